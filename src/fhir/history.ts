@@ -1,0 +1,86 @@
+import type { HistoryCursor, HistoryQuery, ResourceStore } from '../store/port.js';
+import type { BodyCodec } from '../store/codec.js';
+import { parseInstantLowerBound } from './instant.js';
+import { badRequest } from './outcome.js';
+import type { PageTokens } from './page-token.js';
+import { requireKnownType, requireValidId } from './resource-input.js';
+import type { VersionedResource } from './resource-service.js';
+
+/** History listings (instance, type, system): newest first, paged by signed cursors. */
+
+export interface HistoryRequest {
+  resourceType?: string;
+  id?: string;
+  /** Query parameters as received. */
+  params: Record<string, string | undefined>;
+}
+
+export interface HistoryPage {
+  entries: VersionedResource[];
+  total: number;
+  /** Parameters that reproduce this listing, for the self and first links. */
+  queryParams: Record<string, string>;
+  /** The _page token of the next page, if there is one. */
+  next?: string;
+}
+
+interface Position {
+  /** The listing is pinned to what existed when its first page was read. */
+  notAfter: number;
+  after?: HistoryCursor;
+}
+
+export interface HistoryOptions {
+  defaultPageSize: number;
+  maxPageSize: number;
+}
+
+export class HistoryService {
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly codec: BodyCodec,
+    private readonly tokens: PageTokens,
+    private readonly options: HistoryOptions,
+  ) {}
+
+  private pageSize(raw: string | undefined): number {
+    if (raw === undefined) return this.options.defaultPageSize;
+    if (!/^\d+$/.test(raw)) throw badRequest("Parameter '_count' must be a non-negative integer", ['_count']);
+    return Math.min(Number(raw), this.options.maxPageSize);
+  }
+
+  async list(request: HistoryRequest): Promise<HistoryPage> {
+    const { resourceType, id, params } = request;
+    if (resourceType !== undefined) requireKnownType(resourceType);
+    if (id !== undefined) requireValidId(id);
+    const count = this.pageSize(params._count);
+    const queryParams: Record<string, string> = { _count: String(count) };
+    const filter: Omit<HistoryQuery, 'limit' | 'after'> = {};
+    if (resourceType !== undefined) filter.resourceType = resourceType;
+    if (id !== undefined) filter.id = id;
+    if (params._since !== undefined) {
+      filter.since = parseInstantLowerBound(params._since, '_since');
+      queryParams._since = params._since;
+    }
+    const queryKey = JSON.stringify([resourceType ?? '', id ?? '', queryParams]);
+    const position: Position = params._page
+      ? this.tokens.open<Position>(params._page, queryKey)
+      : { notAfter: Date.now() };
+    filter.notAfter = position.notAfter;
+
+    const rows = await this.store.history({ ...filter, ...(position.after && { after: position.after }), limit: count + 1 });
+    const total = await this.store.countHistory(filter);
+    const pageRows = rows.slice(0, count);
+    const page: HistoryPage = {
+      entries: pageRows.map((stored) => ({ stored, ...(stored.body !== undefined && { json: this.codec.decode(stored.body) }) })),
+      total,
+      queryParams,
+    };
+    const last = pageRows[pageRows.length - 1];
+    if (rows.length > count && last) {
+      const after: HistoryCursor = { lastUpdated: last.lastUpdated, resourceType: last.resourceType, id: last.id, versionId: last.versionId };
+      page.next = this.tokens.issue<Position>(queryKey, { notAfter: position.notAfter, after });
+    }
+    return page;
+  }
+}

@@ -1,0 +1,181 @@
+import { randomUUID } from 'node:crypto';
+import type { BodyCodec } from '../store/codec.js';
+import { VersionConflictError, type ResourceStore, type StoredVersion } from '../store/port.js';
+import { parseConditionalCriteria } from './criteria.js';
+import { indexResource } from './indexing.js';
+import { KeyedLock } from './keyed-lock.js';
+import { badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
+import { applyJsonPatch } from './patch.js';
+import { checkResource, requireKnownType, requireValidId, type JsonResource } from './resource-input.js';
+
+/**
+ * The FHIR interactions on single resources, free of HTTP: each takes plain values and
+ * returns the stored version (with its decoded JSON) or throws a FhirError.
+ */
+
+export interface VersionedResource {
+  stored: StoredVersion;
+  /** The resource as JSON text; absent for a deletion. */
+  json?: string;
+}
+
+export interface WriteResult extends VersionedResource {
+  /** 201 for a new resource, 200 otherwise (including a conditional create that matched). */
+  status: 200 | 201;
+}
+
+export interface DeleteResult {
+  /** The tombstone written, or undefined when there was nothing to delete. */
+  stored?: StoredVersion;
+}
+
+/** Version an If-Match precondition requires; undefined when there is none. */
+export type ExpectedVersion = number | undefined;
+
+export class ResourceService {
+  private readonly conditionalLock = new KeyedLock();
+
+  constructor(
+    private readonly store: ResourceStore,
+    private readonly codec: BodyCodec,
+  ) {}
+
+  private decode(stored: StoredVersion): VersionedResource {
+    const result: VersionedResource = { stored };
+    if (stored.body !== undefined) result.json = this.codec.decode(stored.body);
+    return result;
+  }
+
+  async read(resourceType: string, id: string): Promise<VersionedResource> {
+    requireKnownType(resourceType);
+    requireValidId(id);
+    const stored = await this.store.readCurrent(resourceType, id);
+    if (!stored) throw notFound(`${resourceType}/${id} is not known`);
+    if (stored.deleted) throw gone(`${resourceType}/${id} was deleted`);
+    return this.decode(stored);
+  }
+
+  async vread(resourceType: string, id: string, versionId: string): Promise<VersionedResource> {
+    requireKnownType(resourceType);
+    requireValidId(id);
+    const version = Number(versionId);
+    if (!/^[1-9][0-9]{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId.slice(0, 20)}'`);
+    const stored = await this.store.readVersion(resourceType, id, version);
+    if (!stored) throw notFound(`${resourceType}/${id} has no version ${version}`);
+    if (stored.deleted) throw gone(`Version ${version} of ${resourceType}/${id} is a deletion`);
+    return this.decode(stored);
+  }
+
+  async create(resourceType: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
+    requireKnownType(resourceType);
+    const resource = checkResource(body, resourceType);
+    if (ifNoneExist === undefined) return this.put(resource, randomUUID(), null);
+    const criteria = parseConditionalCriteria(ifNoneExist);
+    return this.conditionalLock.run(resourceType, async () => {
+      const matches = await this.store.findCurrent({ resourceType, where: criteria, limit: 2 });
+      if (matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
+      if (matches.length === 1) return { ...this.decode(matches[0]!), status: 200 as const };
+      return this.put(resource, randomUUID(), null);
+    });
+  }
+
+  async update(resourceType: string, id: string, body: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+    requireKnownType(resourceType);
+    requireValidId(id);
+    const resource = checkResource(body, resourceType, id);
+    return this.put(resource, id, ifMatch);
+  }
+
+  async conditionalUpdate(resourceType: string, query: string, body: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+    requireKnownType(resourceType);
+    const criteria = parseConditionalCriteria(query);
+    const resource = checkResource(body, resourceType);
+    return this.conditionalLock.run(resourceType, async () => {
+      const matches = await this.store.findCurrent({ resourceType, where: criteria, limit: 2 });
+      if (matches.length > 1) throw preconditionFailed('The conditional update criteria match more than one resource');
+      const match = matches[0];
+      if (match) {
+        if (resource.id !== undefined && resource.id !== match.id) {
+          throw badRequest(`The body's id does not match the resource the criteria found`, [`${resourceType}.id`]);
+        }
+        return this.put(resource, match.id, ifMatch);
+      }
+      const id = typeof resource.id === 'string' ? resource.id : randomUUID();
+      return this.put(resource, id, ifMatch);
+    });
+  }
+
+  async patch(resourceType: string, id: string, patch: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+    const current = await this.read(resourceType, id);
+    if (ifMatch !== undefined && ifMatch !== current.stored.versionId) {
+      throw preconditionFailed(`${resourceType}/${id} is at version ${current.stored.versionId}, not ${ifMatch}`);
+    }
+    const patched = applyJsonPatch(JSON.parse(current.json!) as Record<string, unknown>, patch);
+    if (patched.resourceType !== resourceType || patched.id !== id) {
+      throw unprocessable('A patch may not change the resourceType or id');
+    }
+    const resource = checkResource(patched, resourceType, id);
+    // Expect the version the patch was computed against, so a concurrent write is never lost.
+    return this.put(resource, id, current.stored.versionId);
+  }
+
+  async delete(resourceType: string, id: string, ifMatch?: ExpectedVersion): Promise<DeleteResult> {
+    requireKnownType(resourceType);
+    requireValidId(id);
+    const current = await this.store.readCurrent(resourceType, id);
+    if (ifMatch !== undefined && ifMatch !== current?.versionId) {
+      throw preconditionFailed(`${resourceType}/${id} is not at version ${ifMatch}`);
+    }
+    if (!current || current.deleted) return {};
+    try {
+      return { stored: await this.store.write({ resourceType, id, expectedVersion: current.versionId }) };
+    } catch (error) {
+      if (error instanceof VersionConflictError && ifMatch === undefined) return this.delete(resourceType, id);
+      throw this.translateConflict(error);
+    }
+  }
+
+  async conditionalDelete(resourceType: string, query: string): Promise<DeleteResult> {
+    requireKnownType(resourceType);
+    const criteria = parseConditionalCriteria(query);
+    return this.conditionalLock.run(resourceType, async () => {
+      const matches = await this.store.findCurrent({ resourceType, where: criteria, limit: 2 });
+      if (matches.length > 1) throw preconditionFailed('The conditional delete criteria match more than one resource');
+      const match = matches[0];
+      return match ? this.delete(resourceType, match.id) : {};
+    });
+  }
+
+  /**
+   * Stores a new version. `expected`: null = the id must be new; a number = If-Match;
+   * undefined = any current version.
+   */
+  private async put(resource: JsonResource, id: string, expected: number | null | undefined): Promise<WriteResult> {
+    const { resourceType, id: _ignored, meta, ...rest } = resource;
+    const clientMeta = (meta ?? {}) as Record<string, unknown>;
+    const index = indexResource(resource);
+    const renderBody = (versionId: number, lastUpdated: number) =>
+      this.codec.encode(
+        JSON.stringify({
+          resourceType,
+          id,
+          meta: { ...clientMeta, versionId: String(versionId), lastUpdated: new Date(lastUpdated).toISOString() },
+          ...rest,
+        }),
+      );
+    try {
+      const previous = expected === null ? undefined : await this.store.readCurrent(resourceType, id);
+      const stored = await this.store.write({ resourceType, id, renderBody, index, ...(expected !== undefined && { expectedVersion: expected }) });
+      const created = expected === null || !previous || previous.deleted;
+      return { ...this.decode(stored), status: created ? 201 : 200 };
+    } catch (error) {
+      throw this.translateConflict(error);
+    }
+  }
+
+  private translateConflict(error: unknown): unknown {
+    if (!(error instanceof VersionConflictError)) return error;
+    if (error.currentVersion === null) return preconditionFailed(`${error.resourceType}/${error.id} does not exist`);
+    return preconditionFailed(`${error.resourceType}/${error.id} is at version ${error.currentVersion}; the request expected another version`);
+  }
+}

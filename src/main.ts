@@ -1,0 +1,38 @@
+import { readConfig } from './config.js';
+import { allResourceTypes, preloadDefinitions } from './fhir/definitions.js';
+import { precompileValidators } from './fhir/validation.js';
+import { buildServer } from './server.js';
+import { software } from './software.js';
+import { openStore } from './store/open-store.js';
+
+const config = readConfig();
+const store = await openStore(config);
+// Pay for loading definitions and compiling validators before the first request, not during it.
+preloadDefinitions();
+precompileValidators(allResourceTypes());
+
+const app = await buildServer({
+  store,
+  software,
+  bodyLimit: config.bodyLimit,
+  defaultPageSize: config.defaultPageSize,
+  maxPageSize: config.maxPageSize,
+  pagingSecret: config.pagingSecret,
+  ...(config.baseUrl && { baseUrl: config.baseUrl }),
+  log: { level: config.logLevel },
+});
+
+let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  if (closing) return;
+  closing = true;
+  app.log.info({ signal }, 'shutting down');
+  await app.close();
+  await store.close();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+await app.listen({ port: config.port, host: config.host });
+app.log.info({ store: store.kind, port: config.port }, 'FHIR server ready');

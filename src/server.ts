@@ -1,0 +1,73 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
+import { capabilityStatement, type SoftwareInfo } from './fhir/capability.js';
+import { HistoryService } from './fhir/history.js';
+import { PageTokens } from './fhir/page-token.js';
+import { ResourceService } from './fhir/resource-service.js';
+import { FhirError } from './fhir/outcome.js';
+import { installErrorHandling } from './http/errors.js';
+import { negotiate } from './http/negotiation.js';
+import { OneLineRequestLog, requestSerializers } from './http/logging.js';
+import { historyRoutes } from './http/routes/history.js';
+import { instanceRoutes } from './http/routes/instance.js';
+import { metadataRoutes } from './http/routes/metadata.js';
+import { methodNotAllowedRoutes, trackRoutes } from './http/routes/unsupported-methods.js';
+import { plainJsonCodec, type BodyCodec } from './store/codec.js';
+import type { ResourceStore } from './store/port.js';
+
+/** The composition root: wires the rooms together into one Fastify app. */
+
+export interface ServerOptions {
+  store: ResourceStore;
+  codec?: BodyCodec;
+  software: SoftwareInfo;
+  bodyLimit: number;
+  defaultPageSize: number;
+  maxPageSize: number;
+  pagingSecret: Buffer;
+  baseUrl?: string;
+  /** Request logging; omitted for silence (tests). */
+  log?: { level: string; stream?: DestinationStream };
+}
+
+const JSON_TYPES = ['application/fhir+json', 'application/json-patch+json', 'application/json+fhir'];
+
+export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    bodyLimit: options.bodyLimit,
+    logger: options.log ? { level: options.log.level, serializers: requestSerializers, ...(options.log.stream && { stream: options.log.stream }) } : false,
+    logController: new OneLineRequestLog(),
+    // The default JSON parser refuses __proto__ and constructor.prototype keys outright.
+    onProtoPoisoning: 'error',
+    onConstructorPoisoning: 'error',
+  });
+  app.decorate('fhirBaseUrl', options.baseUrl);
+  app.decorateRequest('fhirMediaType', 'application/fhir+json');
+  // Only JSON bodies are FHIR here; anything else is a 415, not a string handed to a route.
+  app.removeContentTypeParser('text/plain');
+  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+
+  installErrorHandling(app);
+  app.addHook('onRequest', async (request) => {
+    const query = request.query as Record<string, unknown>;
+    const format = typeof query._format === 'string' ? query._format : undefined;
+    const accept = typeof request.headers.accept === 'string' ? request.headers.accept : undefined;
+    const mediaType = negotiate(format, accept);
+    if (!mediaType) {
+      throw FhirError.of(406, 'not-supported', 'This server answers in JSON only: application/fhir+json or application/json');
+    }
+    request.fhirMediaType = mediaType;
+  });
+
+  const codec = options.codec ?? plainJsonCodec;
+  const resources = new ResourceService(options.store, codec);
+  const tokens = new PageTokens(options.pagingSecret);
+  const history = new HistoryService(options.store, codec, tokens, options);
+
+  const routes = trackRoutes(app);
+  metadataRoutes(app, capabilityStatement(options.software));
+  historyRoutes(app, history);
+  instanceRoutes(app, resources);
+  methodNotAllowedRoutes(app, routes, ['/fhir']);
+  return app;
+}

@@ -1,0 +1,62 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
+import { buildServer, type ServerOptions } from '../../src/server.js';
+import { software } from '../../src/software.js';
+import type { ResourceStore } from '../../src/store/port.js';
+
+/** Builds the real app on a fresh store for one suite, and a terse way to call it. */
+
+export interface TestServer {
+  app: FastifyInstance;
+  store: ResourceStore;
+  request(options: InjectOptions): Promise<LightMyRequestResponse>;
+  create(resource: Record<string, unknown>): Promise<Record<string, any>>;
+}
+
+export const FHIR_JSON = { 'content-type': 'application/fhir+json' };
+
+export function serverOptions(store: ResourceStore, overrides: Partial<ServerOptions> = {}): ServerOptions {
+  return {
+    store,
+    software,
+    bodyLimit: 16 * 1024 * 1024,
+    defaultPageSize: 20,
+    maxPageSize: 1000,
+    pagingSecret: randomBytes(32),
+    baseUrl: 'http://fhir.test/fhir',
+    ...overrides,
+  };
+}
+
+/** Registers beforeAll/afterAll hooks; the returned object is filled in before tests run. */
+export function useServer(open: () => Promise<ResourceStore>, overrides: Partial<ServerOptions> = {}): TestServer {
+  const server = {} as TestServer;
+  beforeAll(async () => {
+    server.store = await open();
+    server.app = await buildServer(serverOptions(server.store, overrides));
+    server.request = (options) => server.app.inject(options);
+    server.create = async (resource) => {
+      const res = await server.app.inject({ method: 'POST', url: `/fhir/${String(resource.resourceType)}`, headers: FHIR_JSON, payload: resource });
+      if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`);
+      return res.json();
+    };
+  });
+  afterAll(async () => {
+    await server.app?.close();
+    await server.store?.close();
+  });
+  return server;
+}
+
+/** The parts of an OperationOutcome tests look at. */
+export function outcomeOf(res: LightMyRequestResponse): { codes: string[]; text: string; expressions: string[] } {
+  const body = res.json();
+  if (body.resourceType !== 'OperationOutcome') throw new Error(`not an OperationOutcome: ${res.body}`);
+  const issues = body.issue as { code: string; diagnostics?: string; expression?: string[] }[];
+  return {
+    codes: issues.map((i) => i.code),
+    text: issues.map((i) => i.diagnostics ?? '').join(' | '),
+    expressions: issues.flatMap((i) => i.expression ?? []),
+  };
+}
