@@ -1,0 +1,23 @@
+# Build stage: compile TypeScript and the native SQLite binding.
+FROM node:20-bookworm-slim AS build
+WORKDIR /app
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
+COPY package.json package-lock.json ./
+RUN npm ci
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+# Run stage: only the compiled server and production dependencies.
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production PORT=8080 SQLITE_PATH=/app/data/fhir.sqlite
+WORKDIR /app
+COPY --from=build /app/package.json /app/package-lock.json ./
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+RUN mkdir -p /app/data && chown node:node /app/data
+USER node
+VOLUME /app/data
+EXPOSE 8080
+# `npm start` without its prestart build: the image already holds the compiled server.
+CMD ["npm", "start", "--ignore-scripts"]
