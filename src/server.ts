@@ -4,6 +4,7 @@ import { capabilityStatement, type SoftwareInfo } from './fhir/capability.js';
 import { HistoryService } from './fhir/history.js';
 import { PageTokens } from './fhir/page-token.js';
 import { ResourceService } from './fhir/resource-service.js';
+import { SearchService } from './fhir/search/search-service.js';
 import { FhirError } from './fhir/outcome.js';
 import { installErrorHandling } from './http/errors.js';
 import { negotiate } from './http/negotiation.js';
@@ -11,6 +12,7 @@ import { OneLineRequestLog, requestSerializers } from './http/logging.js';
 import { historyRoutes } from './http/routes/history.js';
 import { instanceRoutes } from './http/routes/instance.js';
 import { metadataRoutes } from './http/routes/metadata.js';
+import { searchRoutes } from './http/routes/search.js';
 import { methodNotAllowedRoutes, trackRoutes } from './http/routes/unsupported-methods.js';
 import { plainJsonCodec, type BodyCodec } from './store/codec.js';
 import type { ResourceStore } from './store/port.js';
@@ -60,14 +62,16 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   const codec = options.codec ?? plainJsonCodec;
-  const resources = new ResourceService(options.store, codec);
   const tokens = new PageTokens(options.pagingSecret);
+  const searches = new SearchService(options.store, codec, tokens, options);
+  const resources = new ResourceService(options.store, codec, searches);
   const history = new HistoryService(options.store, codec, tokens, options);
 
   const routes = trackRoutes(app);
   metadataRoutes(app, capabilityStatement(options.software));
   historyRoutes(app, history);
   instanceRoutes(app, resources);
-  methodNotAllowedRoutes(app, routes, ['/fhir']);
+  await searchRoutes(app, searches);
+  methodNotAllowedRoutes(app, routes);
   return app;
 }

@@ -1,6 +1,10 @@
-import type { CapabilityStatement, CapabilityStatementRestResource } from 'fhir/r4.js';
-import { allResourceTypes, topLevelElements } from './definitions.js';
-import { CONDITIONAL_PARAMETERS } from './criteria.js';
+import type {
+  CapabilityStatement,
+  CapabilityStatementRestResource,
+  CapabilityStatementRestResourceSearchParam,
+} from 'fhir/r4.js';
+import { allResourceTypes } from './definitions.js';
+import { searchParameters, type SearchParameterDef } from './search/registry.js';
 
 /**
  * The CapabilityStatement, generated from what this server implements. The repository's
@@ -14,11 +18,52 @@ export interface SoftwareInfo {
   releaseDate: string;
 }
 
-const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create'] as const;
+const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'history-type', 'create', 'search-type'] as const;
+
+/** Modifiers each parameter type accepts (the statement has no field for them: they go in documentation). */
+export const SUPPORTED_MODIFIERS: Record<string, string[]> = {
+  string: ['exact', 'contains', 'missing'],
+  token: ['not', 'text', 'of-type (identifier)', 'in', 'not-in', 'missing'],
+  date: ['missing'],
+  number: ['missing'],
+  quantity: ['missing'],
+  reference: ['[type]', 'identifier', 'missing'],
+  uri: ['below', 'above', 'missing'],
+  composite: ['missing'],
+};
+
+/** Parameters whose values the server takes from its own records rather than the index. */
+const SEARCHABLE = (def: SearchParameterDef) => def.type !== 'special' && (def.expression !== undefined || def.code === '_id' || def.code === '_lastUpdated');
+
+function searchParam(def: SearchParameterDef): CapabilityStatementRestResourceSearchParam {
+  const modifiers = SUPPORTED_MODIFIERS[def.type] ?? [];
+  const chaining = def.type === 'reference' ? ' Chaining and _has are supported.' : '';
+  return {
+    name: def.code,
+    definition: def.url,
+    type: def.type as CapabilityStatementRestResourceSearchParam['type'],
+    documentation: `${def.description.split('\n')[0]!.trim()} (modifiers: ${modifiers.join(', ')}).${chaining}`,
+  };
+}
+
+let revIncludesByTarget: Map<string, string[]> | undefined;
+
+function revIncludes(type: string): string[] {
+  if (!revIncludesByTarget) {
+    revIncludesByTarget = new Map();
+    for (const source of allResourceTypes()) {
+      for (const def of searchParameters(source).values()) {
+        if (def.type !== 'reference' || !def.expression) continue;
+        for (const target of def.target) revIncludesByTarget.set(target, [...(revIncludesByTarget.get(target) ?? []), `${source}:${def.code}`]);
+      }
+    }
+  }
+  return revIncludesByTarget.get(type) ?? [];
+}
 
 function resourceCapability(type: string): CapabilityStatementRestResource {
-  const hasIdentifier = topLevelElements(type)?.all.has('identifier') ?? false;
-  const criteria = CONDITIONAL_PARAMETERS.filter((p) => p === '_id' || hasIdentifier);
+  const params = [...searchParameters(type).values()].filter(SEARCHABLE);
+  const references = params.filter((p) => p.type === 'reference' && p.expression);
   return {
     type,
     profile: `http://hl7.org/fhir/StructureDefinition/${type}`,
@@ -30,11 +75,14 @@ function resourceCapability(type: string): CapabilityStatementRestResource {
     conditionalRead: 'not-supported',
     conditionalUpdate: true,
     conditionalDelete: 'single',
-    documentation: `Conditional create, update and delete accept the criteria ${criteria.join(', ')}.`,
+    searchInclude: ['*', ...references.map((p) => `${type}:${p.code}`)],
+    searchRevInclude: revIncludes(type),
+    searchParam: params.map(searchParam),
   };
 }
 
 export function capabilityStatement(software: SoftwareInfo): CapabilityStatement {
+  const common = [...searchParameters('Patient').values()].filter((d) => d.code.startsWith('_') && SEARCHABLE(d));
   return {
     resourceType: 'CapabilityStatement',
     status: 'active',
@@ -51,9 +99,13 @@ export function capabilityStatement(software: SoftwareInfo): CapabilityStatement
         mode: 'server',
         documentation:
           'Every version of every resource is kept. Weak ETags (W/"n") carry the version; If-Match gives 412 on a stale version. ' +
-          'Prefer: return=minimal|representation|OperationOutcome is honoured; _summary and _elements apply to reads.',
+          'Prefer: return=minimal|representation|OperationOutcome is honoured; _summary and _elements apply to reads and searches. ' +
+          'Search: every R4 search parameter, indexed at write time; _sort, _count, _total, _include/_revinclude (with :iterate), ' +
+          'chaining, _has, compartment search on Patient, and cursor paging (self, first, next, previous). Unknown parameters are ' +
+          'reported in the searchset (Prefer: handling=strict makes them a 400). Conditional operations use the full search.',
         resource: [...allResourceTypes()].map(resourceCapability),
-        interaction: [{ code: 'history-system' }],
+        interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+        searchParam: common.map(searchParam),
       },
     ],
   };

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { BodyCodec } from '../store/codec.js';
 import { VersionConflictError, type ResourceStore, type StoredVersion } from '../store/port.js';
-import { parseConditionalCriteria } from './criteria.js';
-import { indexResource } from './indexing.js';
 import { KeyedLock } from './keyed-lock.js';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
 import { applyJsonPatch } from './patch.js';
 import { checkResource, requireKnownType, requireValidId, type JsonResource } from './resource-input.js';
+import { indexResource } from './search/indexer.js';
+import type { SearchService } from './search/search-service.js';
 
 /**
  * The FHIR interactions on single resources, free of HTTP: each takes plain values and
@@ -32,13 +32,27 @@ export interface DeleteResult {
 /** Version an If-Match precondition requires; undefined when there is none. */
 export type ExpectedVersion = number | undefined;
 
+/** The search criteria of a conditional operation, as a query string, and where it was asked. */
+export interface Conditional {
+  query: string;
+  baseUrl: string;
+}
+
 export class ResourceService {
   private readonly conditionalLock = new KeyedLock();
 
   constructor(
     private readonly store: ResourceStore,
     private readonly codec: BodyCodec,
+    private readonly searches: SearchService,
   ) {}
+
+  /** At most two current matches: enough to tell none, one and several apart. */
+  private async matches(resourceType: string, conditional: Conditional): Promise<StoredVersion[]> {
+    const where = await this.searches.criteriaFor(resourceType, conditional.query, conditional.baseUrl);
+    if (where.length === 0) throw badRequest('A conditional operation needs at least one search criterion');
+    return this.searches.find(resourceType, where, 2);
+  }
 
   private decode(stored: StoredVersion): VersionedResource {
     const result: VersionedResource = { stored };
@@ -66,13 +80,12 @@ export class ResourceService {
     return this.decode(stored);
   }
 
-  async create(resourceType: string, body: unknown, ifNoneExist?: string): Promise<WriteResult> {
+  async create(resourceType: string, body: unknown, ifNoneExist?: Conditional): Promise<WriteResult> {
     requireKnownType(resourceType);
     const resource = checkResource(body, resourceType);
     if (ifNoneExist === undefined) return this.put(resource, randomUUID(), null);
-    const criteria = parseConditionalCriteria(ifNoneExist);
     return this.conditionalLock.run(resourceType, async () => {
-      const matches = await this.store.findCurrent({ resourceType, where: criteria, limit: 2 });
+      const matches = await this.matches(resourceType, ifNoneExist);
       if (matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
       if (matches.length === 1) return { ...this.decode(matches[0]!), status: 200 as const };
       return this.put(resource, randomUUID(), null);
@@ -86,12 +99,11 @@ export class ResourceService {
     return this.put(resource, id, ifMatch);
   }
 
-  async conditionalUpdate(resourceType: string, query: string, body: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+  async conditionalUpdate(resourceType: string, conditional: Conditional, body: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
     requireKnownType(resourceType);
-    const criteria = parseConditionalCriteria(query);
     const resource = checkResource(body, resourceType);
     return this.conditionalLock.run(resourceType, async () => {
-      const matches = await this.store.findCurrent({ resourceType, where: criteria, limit: 2 });
+      const matches = await this.matches(resourceType, conditional);
       if (matches.length > 1) throw preconditionFailed('The conditional update criteria match more than one resource');
       const match = matches[0];
       if (match) {
@@ -135,11 +147,10 @@ export class ResourceService {
     }
   }
 
-  async conditionalDelete(resourceType: string, query: string): Promise<DeleteResult> {
+  async conditionalDelete(resourceType: string, conditional: Conditional): Promise<DeleteResult> {
     requireKnownType(resourceType);
-    const criteria = parseConditionalCriteria(query);
     return this.conditionalLock.run(resourceType, async () => {
-      const matches = await this.store.findCurrent({ resourceType, where: criteria, limit: 2 });
+      const matches = await this.matches(resourceType, conditional);
       if (matches.length > 1) throw preconditionFailed('The conditional delete criteria match more than one resource');
       const match = matches[0];
       return match ? this.delete(resourceType, match.id) : {};

@@ -19,37 +19,95 @@ export interface StoredVersion {
 }
 
 /**
- * A normalised search value stored beside a resource at write time. Token values carry a
- * system and a code; searches compare against these, never against bodies.
+ * One component of a normalised search value. Which fields are set depends on the parameter
+ * type: token (system, value = code), string (value = folded text, text = exact text), token
+ * display text (text = folded), reference (system = target type, value = target id; text =
+ * an absolute or canonical URL), uri (value), date (low..high, ms, inclusive), number and
+ * quantity (low..high; quantity system and value = unit code).
  */
-export interface TokenIndexEntry {
-  param: string;
-  system: string | null;
-  code: string;
-}
-
-export interface ResourceIndex {
-  tokens: TokenIndexEntry[];
-}
-
-/** One alternative of a token criterion: `code`, `system|code`, `|code` (system null), `system|`. */
-export interface TokenMatch {
-  /** undefined: any system; null: no system. */
+export interface IndexValue {
   system?: string | null;
-  /** undefined: any code in the system. */
-  code?: string;
+  value?: string;
+  text?: string;
+  low?: number;
+  high?: number;
 }
 
-/** A store-neutral criterion. A query is the AND of its criteria; each criterion ORs its values. */
-export type Criterion =
-  | { kind: 'id'; ids: string[] }
-  | { kind: 'token'; param: string; anyOf: TokenMatch[] };
+/** A search value stored beside a resource: one component, or up to three for composites. */
+export interface IndexEntry {
+  param: string;
+  values: [IndexValue] | [IndexValue, IndexValue] | [IndexValue, IndexValue, IndexValue];
+}
 
-export interface CurrentQuery {
-  resourceType: string;
-  where: Criterion[];
-  /** Maximum number of matches to return. */
+/** Precomputed sort keys of one parameter: the lowest value sorts ascending, the highest descending. */
+export interface SortKey {
+  min: string | number;
+  max: string | number;
+}
+
+export type IndexField = 'system' | 'value' | 'text' | 'low' | 'high';
+
+/** One comparison on one field of one component of an index entry. */
+export type FieldTest =
+  | { slot: 0 | 1 | 2; field: IndexField; op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'; value: string | number }
+  | { slot: 0 | 1 | 2; field: IndexField; op: 'isNull' | 'notNull' }
+  | { slot: 0 | 1 | 2; field: 'value' | 'text'; op: 'startsWith' | 'contains'; value: string }
+  | { slot: 0 | 1 | 2; field: IndexField; op: 'in'; value: string[] };
+
+/**
+ * The store-neutral search IR. A query is the AND of its criteria. Stores translate it to
+ * indexed native queries; none of it mentions FHIR beyond parameter names and types.
+ */
+export type SearchCriterion =
+  /** The resource's id is one of these. */
+  | { kind: 'id'; ids: string[] }
+  /** lastUpdated (ms) passes every test. */
+  | { kind: 'lastUpdated'; tests: { op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'; value: number }[] }
+  /** Some index entry of `param` passes every test of at least one alternative. */
+  | { kind: 'entry'; param: string; anyOf: FieldTest[][] }
+  /** The resource has (missing: false) or has no (missing: true) entry for `param`. */
+  | { kind: 'missing'; param: string; missing: boolean }
+  | { kind: 'not'; criterion: SearchCriterion }
+  | { kind: 'or'; anyOf: SearchCriterion[][] }
+  /** Chaining: an entry of reference `param` points at a current `targetType` resource matching `where`. */
+  | { kind: 'references'; param: string; targetType: string; where: SearchCriterion[] }
+  /** Reverse chaining (_has): a current `sourceType` resource matching `where` points here through `param`. */
+  | { kind: 'referencedBy'; sourceType: string; param: string; where: SearchCriterion[] };
+
+export interface SortSpec {
+  /** A parameter name with precomputed sort keys, or '_id' / '_lastUpdated'. */
+  param: string;
+  descending: boolean;
+}
+
+/** Sort-key values of the last row of a page; the next page starts strictly after it. */
+export type SearchCursor = { resourceType: string; id: string; keys: (string | number | null)[] };
+
+export interface SearchQuery {
+  resourceTypes: string[];
+  where: SearchCriterion[];
+  /** Applied in order; ties are broken by resource type then id, ascending. */
+  sort: SortSpec[];
+  /** Only rows strictly after this one in the order (the next page). */
+  after?: SearchCursor;
+  /**
+   * Only rows strictly before this one (the previous page): the `limit` rows closest to it,
+   * still returned in the query's order.
+   */
+  before?: SearchCursor;
   limit: number;
+}
+
+export interface SearchHit {
+  version: StoredVersion;
+  /** This row's values of the query's sort keys, for building a cursor. */
+  cursor: SearchCursor;
+}
+
+/** What is stored beside a resource for search: its index entries and sort keys. */
+export interface ResourceIndex {
+  entries: IndexEntry[];
+  sortKeys: Record<string, SortKey>;
 }
 
 /** Position in a history listing: entries strictly older than this one come next. */
@@ -109,8 +167,15 @@ export interface ResourceStore {
   readVersion(resourceType: string, id: string, versionId: number): Promise<StoredVersion | undefined>;
   /** Appends one version atomically; versionId is current + 1 (1 for a new resource). */
   write(request: WriteRequest): Promise<StoredVersion>;
-  /** Current, non-deleted resources of one type matching every criterion. */
-  findCurrent(query: CurrentQuery): Promise<StoredVersion[]>;
+  /** Current, non-deleted resources matching the query, in sort order. */
+  search(query: SearchQuery): Promise<SearchHit[]>;
+  /** How many current, non-deleted resources match (sort, cursors and limit do not apply). */
+  count(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Promise<number>;
+  /**
+   * Replaces the index of a resource's current version (after the search definitions changed);
+   * does nothing when `versionId` is no longer current.
+   */
+  reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void>;
   /** Versions newest first (lastUpdated, then type, id, version, all descending). */
   history(query: HistoryQuery): Promise<StoredVersion[]>;
   countHistory(query: Omit<HistoryQuery, 'after' | 'limit'>): Promise<number>;

@@ -41,9 +41,12 @@ describeEachStore('conditional operations', (open) => {
   });
 
   it('a conditional create with unsupported or malformed criteria is refused, not ignored', async () => {
-    const unsupported = await server.request({ method: 'POST', url: '/fhir/Patient', headers: { ...FHIR_JSON, 'if-none-exist': 'name=chan' }, payload: withHkid('X') });
+    const unsupported = await server.request({ method: 'POST', url: '/fhir/Patient', headers: { ...FHIR_JSON, 'if-none-exist': 'nickname=chan' }, payload: withHkid('X') });
     expect(unsupported.statusCode).toBe(400);
-    expect(outcomeOf(unsupported).expressions).toEqual(['name']);
+    expect(outcomeOf(unsupported).expressions).toEqual(['nickname']);
+    const badDate = await server.request({ method: 'POST', url: '/fhir/Patient', headers: { ...FHIR_JSON, 'if-none-exist': 'birthdate=someday' }, payload: withHkid('X') });
+    expect(badDate.statusCode).toBe(400);
+    expect(outcomeOf(badDate).expressions).toEqual(['birthdate']);
     const malformed = await server.request({ method: 'POST', url: '/fhir/Patient', headers: { ...FHIR_JSON, 'if-none-exist': 'identifier=a|b|c' }, payload: withHkid('X') });
     expect(malformed.statusCode).toBe(400);
   });
@@ -83,6 +86,19 @@ describeEachStore('conditional operations', (open) => {
     // Without criteria a conditional delete would mean "everything": refused.
     expect((await server.request({ method: 'DELETE', url: '/fhir/Patient' })).statusCode).toBe(400);
     expect((await server.request({ method: 'DELETE', url: '/fhir/Patient?_format=json' })).statusCode).toBe(400);
+  });
+
+  it('conditional criteria use the full search: any parameter, chains included', async () => {
+    const p = await server.create(withHkid('FULL-1', { name: [{ family: 'Cheung', given: ['Ka Yan'] }], birthDate: '1990-05-06' }));
+    const criteria = 'name=cheung&birthdate=1990-05';
+    const again = await server.request({ method: 'POST', url: '/fhir/Patient', headers: { ...FHIR_JSON, 'if-none-exist': criteria }, payload: withHkid('FULL-1') });
+    expect(again.statusCode).toBe(200);
+    expect(again.json().id).toBe(p.id);
+    const obs = { resourceType: 'Observation', status: 'final', code: { text: 'x' }, subject: { reference: `Patient/${p.id}` } };
+    await server.create(obs);
+    const chained = await server.request({ method: 'DELETE', url: `/fhir/Observation?subject:Patient.name=cheung` });
+    expect(chained.statusCode).toBe(204);
+    expect((await server.request({ method: 'DELETE', url: `/fhir/Observation?subject:Patient.name=cheung` })).statusCode).toBe(204);
   });
 
   it('updating an identifier moves the resource out of and into matches', async () => {

@@ -24,9 +24,16 @@ describeEachStore('CapabilityStatement', (open) => {
     expect(types).toEqual([...allResourceTypes()]);
     expect(types).toHaveLength(146);
     const patient = cs.rest[0].resource.find((r: any) => r.type === 'Patient');
-    expect(patient.interaction.map((i: any) => i.code).sort()).toEqual(['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'update', 'vread']);
+    expect(patient.interaction.map((i: any) => i.code).sort()).toEqual(['create', 'delete', 'history-instance', 'history-type', 'patch', 'read', 'search-type', 'update', 'vread']);
+    const params = new Map(patient.searchParam.map((p: any) => [p.name, p.type]));
+    expect(params.get('name')).toBe('string');
+    expect(params.get('birthdate')).toBe('date');
+    expect(params.get('general-practitioner')).toBe('reference');
+    expect(params.get('_lastUpdated')).toBe('date');
+    expect(patient.searchInclude).toContain('Patient:general-practitioner');
+    expect(patient.searchRevInclude).toContain('Observation:subject');
     expect(patient).toMatchObject({ versioning: 'versioned-update', updateCreate: true, conditionalCreate: true, conditionalUpdate: true, conditionalDelete: 'single' });
-    expect(cs.rest[0].interaction).toEqual([{ code: 'history-system' }]);
+    expect(cs.rest[0].interaction).toEqual([{ code: 'history-system' }, { code: 'search-system' }]);
   });
 
   it('every interaction the statement declares is really served (none answers 404 or 405)', async () => {
@@ -40,6 +47,7 @@ describeEachStore('CapabilityStatement', (open) => {
       'history-instance': ['GET', '/fhir/{type}/x/_history'],
       'history-type': ['GET', '/fhir/{type}/_history'],
       create: ['POST', '/fhir/{type}'],
+      'search-type': ['GET', '/fhir/{type}'],
     };
     for (const resource of cs.rest[0].resource.filter((r: any) => ['Patient', 'Observation', 'Binary'].includes(r.type))) {
       for (const { code } of resource.interaction) {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ResourceService } from '../../fhir/resource-service.js';
 import { parseIfMatch } from '../../fhir/versioning.js';
-import { header, rawQuery } from '../request.js';
+import { baseUrl, header, rawQuery } from '../request.js';
 import { sendDeleted, sendRead, sendWrite } from '../respond.js';
 
 /** read, vread, create, update, patch, delete and their conditional forms. */
@@ -28,7 +28,8 @@ export function instanceRoutes(app: FastifyInstance, resources: ResourceService)
   });
 
   app.post<{ Params: TypeParams }>('/fhir/:type', async (request, reply) => {
-    const result = await resources.create(request.params.type, request.body, header(request, 'if-none-exist'));
+    const ifNoneExist = header(request, 'if-none-exist');
+    const result = await resources.create(request.params.type, request.body, ifNoneExist === undefined ? undefined : { query: ifNoneExist, baseUrl: baseUrl(request) });
     const message = result.status === 201 ? 'Created' : 'A resource matching If-None-Exist already exists; nothing was created';
     return sendWrite(request, reply, result, result.status, message);
   });
@@ -41,7 +42,7 @@ export function instanceRoutes(app: FastifyInstance, resources: ResourceService)
 
   app.put<{ Params: TypeParams }>('/fhir/:type', async (request, reply) => {
     const ifMatch = parseIfMatch(header(request, 'if-match'));
-    const result = await resources.conditionalUpdate(request.params.type, rawQuery(request), request.body, ifMatch);
+    const result = await resources.conditionalUpdate(request.params.type, { query: rawQuery(request), baseUrl: baseUrl(request) }, request.body, ifMatch);
     return sendWrite(request, reply, result, result.status, result.status === 201 ? 'Created' : 'Updated');
   });
 
@@ -58,7 +59,7 @@ export function instanceRoutes(app: FastifyInstance, resources: ResourceService)
   });
 
   app.delete<{ Params: TypeParams }>('/fhir/:type', async (request, reply) => {
-    const result = await resources.conditionalDelete(request.params.type, rawQuery(request));
+    const result = await resources.conditionalDelete(request.params.type, { query: rawQuery(request), baseUrl: baseUrl(request) });
     return sendDeleted(request, reply, result.stored?.versionId, result.stored ? 'Deleted' : 'No resource matched; nothing was deleted');
   });
 }

@@ -23,11 +23,10 @@ export function trackRoutes(app: FastifyInstance): RouteMethods {
   return routes;
 }
 
-/** Registers the 405 answers; `knownPaths` are FHIR paths with no supported method yet. */
-export function methodNotAllowedRoutes(app: FastifyInstance, routes: RouteMethods, knownPaths: string[]): void {
-  const table = new Map([...routes].map(([url, methods]) => [url, [...methods]]));
-  for (const path of knownPaths) if (!table.has(path)) table.set(path, []);
-  for (const [url, supported] of table) {
+/** Registers the 405 answers for every path recorded so far. */
+export function methodNotAllowedRoutes(app: FastifyInstance, routes: RouteMethods): void {
+  for (const [url, methods] of routes) {
+    const supported = [...methods];
     const unsupported = METHODS.filter((m) => !supported.includes(m));
     if (unsupported.length === 0) continue;
     const allow = supported.filter((m) => METHODS.includes(m as HTTPMethods));

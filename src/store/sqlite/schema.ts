@@ -1,8 +1,11 @@
 /**
  * The embedded store's tables. Bodies live once, in resource_version; resource_current is a
- * narrow pointer table (newest version per resource) that searches join through; token_index
- * holds the search values of current versions only.
+ * narrow pointer table (newest version per resource) that searches filter and page through;
+ * search_index holds the normalised search values of current versions (up to three
+ * components each, for composites), and sort_key the precomputed sort values.
  */
+export const SCHEMA_VERSION = 3;
+
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS resource_version (
   resource_type TEXT NOT NULL,
@@ -23,16 +26,34 @@ CREATE TABLE IF NOT EXISTS resource_current (
   id TEXT NOT NULL,
   version_id INTEGER NOT NULL,
   deleted INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
   PRIMARY KEY (resource_type, id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS resource_current_by_time ON resource_current (resource_type, last_updated);
 
-CREATE TABLE IF NOT EXISTS token_index (
+CREATE TABLE IF NOT EXISTS search_index (
+  resource_type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  param TEXT NOT NULL,
+  s0 TEXT, v0 TEXT, t0 TEXT, l0 REAL, h0 REAL,
+  s1 TEXT, v1 TEXT, t1 TEXT, l1 REAL, h1 REAL,
+  s2 TEXT, v2 TEXT, t2 TEXT, l2 REAL, h2 REAL,
+  PRIMARY KEY (resource_type, id, seq)
+) WITHOUT ROWID;
+-- Clustered by owner, so a resource's entries share pages; each lookup index is partial, so an
+-- entry is written only into the indexes that can find it (tokens never into the date ones).
+CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, param, v0, s0) WHERE v0 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS search_index_text ON search_index (resource_type, param, t0) WHERE t0 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS search_index_low ON search_index (resource_type, param, l0) WHERE l0 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS search_index_high ON search_index (resource_type, param, h0) WHERE h0 IS NOT NULL;
+
+CREATE TABLE IF NOT EXISTS sort_key (
   resource_type TEXT NOT NULL,
   id TEXT NOT NULL,
   param TEXT NOT NULL,
-  system TEXT,
-  code TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS token_index_lookup ON token_index (resource_type, param, code, system);
-CREATE INDEX IF NOT EXISTS token_index_owner ON token_index (resource_type, id);
+  min,
+  max,
+  PRIMARY KEY (resource_type, id, param)
+) WITHOUT ROWID;
 `;

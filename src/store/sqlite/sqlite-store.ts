@@ -3,14 +3,17 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
   VersionConflictError,
-  type CurrentQuery,
   type HistoryQuery,
+  type ResourceIndex,
   type ResourceStore,
+  type SearchHit,
+  type SearchQuery,
   type StoredVersion,
   type WriteRequest,
 } from '../port.js';
-import { SCHEMA } from './schema.js';
-import { compileCurrentQuery, compileHistoryFilter } from './sql.js';
+import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { compileCount, compileSearch } from './search-sql.js';
+import { compileHistoryFilter } from './sql.js';
 
 interface VersionRow {
   resource_type: string;
@@ -50,9 +53,18 @@ export class SqliteStore implements ResourceStore {
   private readonly exact: Database.Statement<[string, string, number], VersionRow>;
   private readonly insertVersion: Database.Statement;
   private readonly upsertCurrent: Database.Statement;
-  private readonly clearTokens: Database.Statement;
-  private readonly insertToken: Database.Statement;
+  private readonly clearEntries: Database.Statement;
+  private readonly insertEntry: Database.Statement;
+  private readonly clearSortKeys: Database.Statement;
+  private readonly insertSortKey: Database.Statement;
+  private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
+  private readonly reindexTx: (resourceType: string, id: string, versionId: number, index: ResourceIndex) => void;
+  /** Writes waiting for the next group commit. */
+  private pending: { request: WriteRequest; resolve: (v: StoredVersion) => void; reject: (e: unknown) => void }[] = [];
+  private readonly inOneTransaction: (work: () => void) => void;
+  /** Prepared statements by SQL text: search shapes repeat, and preparing costs more than running. */
+  private readonly statements = new Map<string, Database.Statement>();
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -60,7 +72,15 @@ export class SqliteStore implements ResourceStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
+    // A larger page cache and memory-mapped reads: index pages are touched on every write.
+    this.db.pragma('cache_size = -131072');
+    this.db.pragma('mmap_size = 1073741824');
+    this.db.pragma('temp_store = memory');
+    // Checkpoint (and fsync) less often: each one copies the WAL back into the database file.
+    this.db.pragma('wal_autocheckpoint = 10000');
+    this.checkSchemaVersion();
     this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
 
     this.latest = this.db.prepare(
       `SELECT * FROM resource_version WHERE resource_type = ? AND id = ?
@@ -74,14 +94,57 @@ export class SqliteStore implements ResourceStore {
        VALUES (?, ?, ?, ?, ?, ?)`,
     );
     this.upsertCurrent = this.db.prepare(
-      `INSERT INTO resource_current (resource_type, id, version_id, deleted) VALUES (?, ?, ?, ?)
-       ON CONFLICT (resource_type, id) DO UPDATE SET version_id = excluded.version_id, deleted = excluded.deleted`,
+      `INSERT INTO resource_current (resource_type, id, version_id, deleted, last_updated) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (resource_type, id) DO UPDATE SET
+         version_id = excluded.version_id, deleted = excluded.deleted, last_updated = excluded.last_updated`,
     );
-    this.clearTokens = this.db.prepare('DELETE FROM token_index WHERE resource_type = ? AND id = ?');
-    this.insertToken = this.db.prepare(
-      'INSERT INTO token_index (resource_type, id, param, system, code) VALUES (?, ?, ?, ?, ?)',
+    this.clearEntries = this.db.prepare('DELETE FROM search_index WHERE resource_type = ? AND id = ?');
+    this.insertEntry = this.db.prepare(
+      `INSERT INTO search_index (resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2)
+       VALUES (${new Array(19).fill('?').join(', ')})`,
     );
+    this.clearSortKeys = this.db.prepare('DELETE FROM sort_key WHERE resource_type = ? AND id = ?');
+    this.insertSortKey = this.db.prepare('INSERT INTO sort_key (resource_type, id, param, min, max) VALUES (?, ?, ?, ?, ?)');
+    this.currentVersion = this.db.prepare('SELECT version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
+    this.inOneTransaction = this.db.transaction((work: () => void) => work());
+    this.reindexTx = this.db.transaction((resourceType: string, id: string, versionId: number, index: ResourceIndex) => {
+      if (this.currentVersion.get(resourceType, id)?.version_id !== versionId) return;
+      this.replaceIndex(resourceType, id, index);
+    });
+  }
+
+  /** A file written by an older release is refused clearly rather than searched wrongly. */
+  private checkSchemaVersion(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'resource_version'").get() !== undefined;
+    if (hasTables && version !== SCHEMA_VERSION) {
+      throw new Error(`the database file has schema version ${version}; this server needs ${SCHEMA_VERSION} (start from an empty file or migrate)`);
+    }
+  }
+
+  private replaceIndex(resourceType: string, id: string, index: ResourceIndex | undefined): void {
+    this.clearEntries.run(resourceType, id);
+    this.clearSortKeys.run(resourceType, id);
+    if (!index) return;
+    index.entries.forEach((entry, seq) => {
+      const slots = [0, 1, 2].flatMap((i) => {
+        const v = entry.values[i];
+        return v ? [v.system ?? null, v.value ?? null, v.text ?? null, v.low ?? null, v.high ?? null] : [null, null, null, null, null];
+      });
+      this.insertEntry.run(resourceType, id, seq, entry.param, ...slots);
+    });
+    for (const [param, key] of Object.entries(index.sortKeys)) this.insertSortKey.run(resourceType, id, param, key.min, key.max);
+  }
+
+  private statement(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      if (this.statements.size > 500) this.statements.clear();
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   private writeNow(request: WriteRequest): StoredVersion {
@@ -99,13 +162,8 @@ export class SqliteStore implements ResourceStore {
     const body = request.renderBody?.(versionId, lastUpdated);
     const deleted = body === undefined;
     this.insertVersion.run(resourceType, id, versionId, lastUpdated, deleted ? 1 : 0, body ?? null);
-    this.upsertCurrent.run(resourceType, id, versionId, deleted ? 1 : 0);
-    this.clearTokens.run(resourceType, id);
-    if (!deleted) {
-      for (const token of request.index?.tokens ?? []) {
-        this.insertToken.run(resourceType, id, token.param, token.system, token.code);
-      }
-    }
+    this.upsertCurrent.run(resourceType, id, versionId, deleted ? 1 : 0, lastUpdated);
+    this.replaceIndex(resourceType, id, deleted ? undefined : request.index);
     const stored: StoredVersion = { resourceType, id, versionId, lastUpdated, deleted };
     if (body !== undefined) stored.body = body;
     return stored;
@@ -121,14 +179,64 @@ export class SqliteStore implements ResourceStore {
     return row && toStored(row);
   }
 
-  async write(request: WriteRequest): Promise<StoredVersion> {
-    return this.writeTx(request);
+  /**
+   * Group commit: writes arriving in the same turn of the event loop share one transaction,
+   * so concurrent clients pay for one commit instead of one each. Each promise settles only
+   * after the commit, so an answered write is durable.
+   */
+  write(request: WriteRequest): Promise<StoredVersion> {
+    return new Promise((resolve, reject) => {
+      if (this.pending.push({ request, resolve, reject }) === 1) setImmediate(() => this.flush());
+    });
   }
 
-  async findCurrent(query: CurrentQuery): Promise<StoredVersion[]> {
-    const { sql, params } = compileCurrentQuery(query);
-    const rows = this.db.prepare<unknown[], VersionRow>(sql).all(...params);
-    return rows.map(toStored);
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    const outcomes: ({ stored: StoredVersion } | { error: unknown })[] = [];
+    try {
+      // Each write is a savepoint inside the batch's transaction: one failing write (a version
+      // conflict) rolls back alone, and the others commit together.
+      this.inOneTransaction(() => {
+        for (const item of batch) {
+          try {
+            outcomes.push({ stored: this.writeTx(item.request) });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      });
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if ('stored' in outcome) item.resolve(outcome.stored);
+      else item.reject(outcome.error);
+    });
+  }
+
+  async search(query: SearchQuery): Promise<SearchHit[]> {
+    if (query.limit <= 0 || query.resourceTypes.length === 0) return [];
+    const { sql, params, keyCount } = compileSearch(query);
+    const rows = this.statement(sql).all(...params) as (VersionRow & Record<string, string | number | null>)[];
+    const hits = rows.map((row) => ({
+      version: toStored(row),
+      cursor: { resourceType: row.resource_type, id: row.id, keys: Array.from({ length: keyCount }, (_, i) => row[`k${i}`] ?? null) },
+    }));
+    // A backward page was read in reverse order.
+    return query.before ? hits.reverse() : hits;
+  }
+
+  async count(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Promise<number> {
+    if (query.resourceTypes.length === 0) return 0;
+    const { sql, params } = compileCount(query);
+    return (this.statement(sql).get(...params) as { n: number }).n;
+  }
+
+  async reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void> {
+    this.reindexTx(resourceType, id, versionId, index);
   }
 
   async history(query: HistoryQuery): Promise<StoredVersion[]> {

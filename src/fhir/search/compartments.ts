@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import type { SearchCriterion } from '../../store/port.js';
+import { definitionsPath } from '../definitions.js';
+import { notFound } from '../outcome.js';
+
+/**
+ * The R4 Patient compartment (from the published CompartmentDefinition): which parameters of
+ * each type put a resource in a patient's compartment.
+ */
+
+let patientCompartment: Map<string, string[]> | undefined;
+
+function load(): Map<string, string[]> {
+  const definition = JSON.parse(readFileSync(definitionsPath('compartmentdefinition-patient.json'), 'utf8')) as {
+    resource: { code: string; param?: string[] }[];
+  };
+  return new Map(definition.resource.filter((r) => r.param?.length).map((r) => [r.code, r.param!]));
+}
+
+export function patientCompartmentParams(resourceType: string): string[] {
+  patientCompartment ??= load();
+  return patientCompartment.get(resourceType) ?? [];
+}
+
+/** The criterion that keeps a search within `Patient/{id}`'s compartment. */
+export function compartmentCriterion(compartmentType: string, compartmentId: string, resourceType: string): SearchCriterion {
+  if (compartmentType !== 'Patient') throw notFound(`Compartment searches are supported for Patient, not ${compartmentType}`);
+  const params = patientCompartmentParams(resourceType);
+  const alternatives: SearchCriterion[][] = params.map((param) => [
+    {
+      kind: 'entry',
+      param,
+      anyOf: [[
+        { slot: 0, field: 'system', op: 'eq', value: 'Patient' },
+        { slot: 0, field: 'value', op: 'eq', value: compartmentId },
+      ]],
+    },
+  ]);
+  if (resourceType === 'Patient') alternatives.push([{ kind: 'id', ids: [compartmentId] }]);
+  if (alternatives.length === 0) throw notFound(`${resourceType} resources are not in the Patient compartment`);
+  return alternatives.length === 1 ? alternatives[0]![0]! : { kind: 'or', anyOf: alternatives };
+}

@@ -1,0 +1,194 @@
+import type { IndexValue } from '../../store/port.js';
+import { MAX_INSTANT, MIN_INSTANT, dateRange } from './dates.js';
+import { fold } from './fold.js';
+import type { SearchParamType } from './registry.js';
+import { UCUM_SYSTEM, canonicalUcum } from './ucum.js';
+
+/**
+ * Turns one value found by a search parameter's expression into the normalised index values
+ * the stores compare. `type` is the value's FHIR type (Coding, dateTime, HumanName, ...).
+ * Each function returns the values for the parameter itself; token parameters may also
+ * return extra values keyed by a derived parameter name (display text, identifier type).
+ */
+
+export interface Normalised {
+  /** Values of the parameter itself. */
+  values: IndexValue[];
+  /** Entries of derived parameters (`code:text`, `identifier:of-type`): each item is one entry's components. */
+  derived?: { suffix: string; components: IndexValue[] }[];
+}
+
+type Json = Record<string, unknown>;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
+
+function stringValue(text: string): IndexValue {
+  return { value: fold(text), text };
+}
+
+function strings(value: unknown, type: string): string[] {
+  if (typeof value === 'string') return [value];
+  if (typeof value !== 'object' || value === null) return [];
+  const o = value as Json;
+  if (type === 'HumanName') {
+    return [o.text, o.family, ...arr(o.given), ...arr(o.prefix), ...arr(o.suffix)].flatMap((v) => (str(v) ? [v as string] : []));
+  }
+  if (type === 'Address') {
+    return [o.text, ...arr(o.line), o.city, o.district, o.state, o.postalCode, o.country].flatMap((v) => (str(v) ? [v as string] : []));
+  }
+  return [];
+}
+
+function textEntries(...texts: unknown[]): { suffix: string; components: IndexValue[] }[] {
+  return texts.flatMap((t) => (str(t) ? [{ suffix: 'text', components: [{ text: fold(t as string) }] }] : []));
+}
+
+function codingValue(coding: Json): IndexValue | undefined {
+  const code = str(coding.code);
+  const system = str(coding.system) ?? null;
+  if (code === undefined && system === null) return undefined;
+  const v: IndexValue = { system };
+  if (code !== undefined) v.value = code;
+  return v;
+}
+
+function tokens(value: unknown, type: string): Normalised {
+  if (typeof value === 'boolean' || typeof value === 'number') return { values: [{ system: null, value: String(value) }] };
+  if (typeof value === 'string') return { values: value ? [{ system: null, value }] : [] };
+  if (typeof value !== 'object' || value === null) return { values: [] };
+  const o = value as Json;
+  switch (type) {
+    case 'Coding': {
+      const v = codingValue(o);
+      return { values: v ? [v] : [], derived: textEntries(o.display) };
+    }
+    case 'CodeableConcept': {
+      const codings = arr(o.coding) as Json[];
+      return {
+        values: codings.flatMap((c) => codingValue(c) ?? []),
+        derived: textEntries(o.text, ...codings.map((c) => c.display)),
+      };
+    }
+    case 'Identifier': {
+      const idValue = str(o.value);
+      const values: IndexValue[] = idValue === undefined ? [] : [{ system: str(o.system) ?? null, value: idValue }];
+      const idType = o.type as Json | undefined;
+      const typeCodings = arr(idType?.coding) as Json[];
+      // :of-type matches the type's system|code and the value together: one entry, two components.
+      const ofType = idValue === undefined ? [] : typeCodings.flatMap((c) => {
+        const coding = codingValue(c);
+        return coding ? [{ suffix: 'of-type', components: [coding, { value: idValue }] }] : [];
+      });
+      return { values, derived: [...textEntries(idType?.text), ...ofType] };
+    }
+    case 'ContactPoint': {
+      const v = str(o.value);
+      return { values: v === undefined ? [] : [{ system: str(o.system) ?? null, value: v }] };
+    }
+    default:
+      return { values: [] };
+  }
+}
+
+function dates(value: unknown, type: string): IndexValue[] {
+  if (typeof value === 'string') {
+    const r = dateRange(value);
+    return r ? [{ low: r.low, high: r.high }] : [];
+  }
+  if (typeof value !== 'object' || value === null) return [];
+  const o = value as Json;
+  if (type === 'Period') {
+    const start = str(o.start) ? dateRange(o.start as string) : undefined;
+    const end = str(o.end) ? dateRange(o.end as string) : undefined;
+    if (!start && !end) return [];
+    return [{ low: start?.low ?? MIN_INSTANT, high: end?.high ?? MAX_INSTANT }];
+  }
+  if (type === 'Timing') {
+    const events = (arr(o.event) as string[]).flatMap((e) => dateRange(e) ?? []);
+    const bounds = (o.repeat as Json | undefined)?.boundsPeriod;
+    const boundRange = bounds ? dates(bounds, 'Period') : [];
+    const ranges = [...events, ...boundRange.map((b) => ({ low: b.low!, high: b.high! }))];
+    if (!ranges.length) return [];
+    return [{ low: Math.min(...ranges.map((r) => r.low)), high: Math.max(...ranges.map((r) => r.high)) }];
+  }
+  return [];
+}
+
+function quantities(value: unknown, type: string): IndexValue[] {
+  if (typeof value === 'number') return [{ low: value, high: value }];
+  if (typeof value !== 'object' || value === null) return [];
+  const o = value as Json;
+  if (type === 'Range') {
+    const low = (o.low as Json | undefined)?.value;
+    const high = (o.high as Json | undefined)?.value;
+    if (typeof low !== 'number' && typeof high !== 'number') return [];
+    const unit = (o.low ?? o.high) as Json;
+    return [{ system: str(unit.system) ?? null, value: str(unit.code) ?? str(unit.unit) ?? '', low: typeof low === 'number' ? low : -Number.MAX_VALUE, high: typeof high === 'number' ? high : Number.MAX_VALUE }];
+  }
+  const amount = o.value;
+  if (typeof amount !== 'number') return [];
+  const system = str(o.system) ?? null;
+  const code = str(o.code) ?? str(o.unit);
+  const result: IndexValue[] = [{ system, value: code ?? '', low: amount, high: amount }];
+  if (system === UCUM_SYSTEM && str(o.code)) {
+    const canonical = canonicalUcum(amount, o.code as string);
+    // Marked by text so that unit-converted searches compare only converted values.
+    if (canonical) result.push({ system, value: canonical.code, text: 'canonical', low: canonical.value, high: canonical.value });
+  }
+  return result;
+}
+
+const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
+
+function references(value: unknown, type: string): Normalised {
+  if (typeof value === 'string') {
+    // canonical and uri elements used as reference parameters: match by URL, without |version.
+    return { values: value ? [{ text: value.split('|')[0]! }] : [] };
+  }
+  if (typeof value !== 'object' || value === null || type !== 'Reference') return { values: [] };
+  const o = value as Json;
+  const values: IndexValue[] = [];
+  const reference = str(o.reference);
+  if (reference && !reference.startsWith('#')) {
+    const relative = RELATIVE_REFERENCE.exec(reference);
+    if (relative) values.push({ system: relative[1]!, value: relative[2]! });
+    else values.push({ text: reference });
+  }
+  const identifier = o.identifier as Json | undefined;
+  const identifierValue = identifier && str(identifier.value);
+  return {
+    values,
+    derived: identifierValue ? [{ suffix: 'identifier', components: [{ system: str(identifier!.system) ?? null, value: identifierValue }] }] : [],
+  };
+}
+
+function uris(value: unknown): IndexValue[] {
+  return typeof value === 'string' && value ? [{ value }] : [];
+}
+
+function numbers(value: unknown, type: string): IndexValue[] {
+  if (typeof value === 'number') return [{ low: value, high: value }];
+  return quantities(value, type);
+}
+
+export function normalise(paramType: SearchParamType, value: unknown, type: string): Normalised {
+  switch (paramType) {
+    case 'string':
+      return { values: strings(value, type).map(stringValue) };
+    case 'token':
+      return tokens(value, type);
+    case 'date':
+      return { values: dates(value, type) };
+    case 'number':
+      return { values: numbers(value, type) };
+    case 'quantity':
+      return { values: quantities(value, type) };
+    case 'reference':
+      return references(value, type);
+    case 'uri':
+      return { values: uris(value) };
+    default:
+      return { values: [] };
+  }
+}

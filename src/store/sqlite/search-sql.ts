@@ -1,0 +1,193 @@
+import type { FieldTest, SearchCriterion, SearchCursor, SearchQuery, SortSpec } from '../port.js';
+
+/**
+ * Translates the search IR to parameterised SQL over resource_current (alias per level),
+ * search_index and sort_key. Values never enter the SQL text.
+ */
+
+interface Fragment {
+  sql: string;
+  params: unknown[];
+}
+
+const COLUMN: Record<FieldTest['field'], string> = { system: 's', value: 'v', text: 't', low: 'l', high: 'h' };
+const COMPARE: Record<string, string> = { eq: '=', ne: '<>', lt: '<', le: '<=', gt: '>', ge: '>=' };
+/** The greatest code point: every string starting with p sorts below p + this. */
+const MAX_CHAR = String.fromCodePoint(0x10ffff);
+
+class Compiler {
+  private aliases = 0;
+
+  alias(prefix: string): string {
+    return `${prefix}${this.aliases++}`;
+  }
+
+  test(t: FieldTest, e: string): Fragment {
+    const col = `${e}.${COLUMN[t.field]}${t.slot}`;
+    switch (t.op) {
+      case 'isNull':
+        return { sql: `${col} IS NULL`, params: [] };
+      case 'notNull':
+        return { sql: `${col} IS NOT NULL`, params: [] };
+      case 'startsWith':
+        return { sql: `(${col} >= ? AND ${col} < ?)`, params: [t.value, t.value + MAX_CHAR] };
+      case 'contains':
+        return { sql: `instr(${col}, ?) > 0`, params: [t.value] };
+      case 'in':
+        if (t.value.length === 0) return { sql: '0', params: [] };
+        return { sql: `${col} IN (${t.value.map(() => '?').join(', ')})`, params: [...t.value] };
+      default:
+        return { sql: `${col} ${COMPARE[t.op]} ?`, params: [t.value] };
+    }
+  }
+
+  private entryMatch(param: string, anyOf: FieldTest[][], e: string): Fragment {
+    const alternatives = anyOf.map((tests) => {
+      const parts = tests.map((t) => this.test(t, e));
+      return { sql: parts.length ? parts.map((p) => p.sql).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
+    });
+    const or = alternatives.length ? alternatives.map((a) => `(${a.sql})`).join(' OR ') : '0';
+    return { sql: `${e}.param = ? AND (${or})`, params: [param, ...alternatives.flatMap((a) => a.params)] };
+  }
+
+  /** `c` is the alias of the resource_current row being filtered. */
+  criterion(criterion: SearchCriterion, c: string): Fragment {
+    switch (criterion.kind) {
+      case 'id':
+        if (criterion.ids.length === 0) return { sql: '0', params: [] };
+        return { sql: `${c}.id IN (${criterion.ids.map(() => '?').join(', ')})`, params: [...criterion.ids] };
+      case 'lastUpdated':
+        if (criterion.tests.length === 0) return { sql: '1', params: [] };
+        return {
+          sql: criterion.tests.map((t) => `${c}.last_updated ${COMPARE[t.op]} ?`).join(' AND '),
+          params: criterion.tests.map((t) => t.value),
+        };
+      case 'entry': {
+        const e = this.alias('e');
+        const match = this.entryMatch(criterion.param, criterion.anyOf, e);
+        return {
+          sql: `${c}.id IN (SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${match.sql})`,
+          params: match.params,
+        };
+      }
+      case 'missing': {
+        const e = this.alias('e');
+        const exists = `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND ${e}.param = ?)`;
+        return { sql: criterion.missing ? `NOT ${exists}` : exists, params: [criterion.param] };
+      }
+      case 'not': {
+        const inner = this.criterion(criterion.criterion, c);
+        return { sql: `NOT (${inner.sql})`, params: inner.params };
+      }
+      case 'or': {
+        const alternatives = criterion.anyOf.map((all) => this.all(all, c));
+        if (alternatives.length === 0) return { sql: '0', params: [] };
+        return { sql: alternatives.map((a) => `(${a.sql})`).join(' OR '), params: alternatives.flatMap((a) => a.params) };
+      }
+      case 'references': {
+        const e = this.alias('e');
+        const t = this.alias('t');
+        const inner = this.all(criterion.where, t);
+        return {
+          sql: `${c}.id IN (SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.param = ? AND ${e}.s0 = ?
+                AND ${e}.v0 IN (SELECT ${t}.id FROM resource_current ${t} WHERE ${t}.resource_type = ? AND ${t}.deleted = 0 AND ${inner.sql}))`,
+          params: [criterion.param, criterion.targetType, criterion.targetType, ...inner.params],
+        };
+      }
+      case 'referencedBy': {
+        const e = this.alias('e');
+        const s = this.alias('s');
+        const inner = this.all(criterion.where, s);
+        return {
+          sql: `${c}.id IN (SELECT ${e}.v0 FROM search_index ${e} WHERE ${e}.resource_type = ? AND ${e}.param = ? AND ${e}.s0 = ${c}.resource_type
+                AND ${e}.id IN (SELECT ${s}.id FROM resource_current ${s} WHERE ${s}.resource_type = ? AND ${s}.deleted = 0 AND ${inner.sql}))`,
+          params: [criterion.sourceType, criterion.param, criterion.sourceType, ...inner.params],
+        };
+      }
+    }
+  }
+
+  all(criteria: SearchCriterion[], c: string): Fragment {
+    const parts = criteria.map((x) => this.criterion(x, c));
+    return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
+  }
+}
+
+function sortKey(spec: SortSpec, c: string): Fragment {
+  if (spec.param === '_id') return { sql: `${c}.id`, params: [] };
+  if (spec.param === '_lastUpdated') return { sql: `${c}.last_updated`, params: [] };
+  const column = spec.descending ? 'max' : 'min';
+  return {
+    sql: `(SELECT k.${column} FROM sort_key k WHERE k.resource_type = ${c}.resource_type AND k.id = ${c}.id AND k.param = ?)`,
+    params: [spec.param],
+  };
+}
+
+/**
+ * Rows strictly after (or before) the cursor in the order: sort keys with missing values
+ * last in either direction, then resource type and id ascending.
+ */
+function cursorCondition(keys: Fragment[], sort: SortSpec[], cursor: SearchCursor, forward: boolean): Fragment {
+  const alternatives: Fragment[] = [];
+  const equalSoFar: Fragment[] = [];
+  keys.forEach((key, i) => {
+    const value = cursor.keys[i] ?? null;
+    const descending = sort[i]!.descending;
+    const beyond = forward !== descending ? '>' : '<';
+    let step: Fragment;
+    if (forward) {
+      step = value === null ? { sql: '0', params: [] } : { sql: `(${key.sql} ${beyond} ? OR ${key.sql} IS NULL)`, params: [...key.params, value, ...key.params] };
+    } else {
+      step = value === null ? { sql: `${key.sql} IS NOT NULL`, params: [...key.params] } : { sql: `${key.sql} ${beyond} ?`, params: [...key.params, value] };
+    }
+    alternatives.push({ sql: [...equalSoFar.map((f) => f.sql), step.sql].join(' AND '), params: [...equalSoFar.flatMap((f) => f.params), ...step.params] });
+    equalSoFar.push(value === null ? { sql: `${key.sql} IS NULL`, params: [...key.params] } : { sql: `${key.sql} = ?`, params: [...key.params, value] });
+  });
+  const tie = forward ? '>' : '<';
+  alternatives.push({
+    sql: [...equalSoFar.map((f) => f.sql), `(c.resource_type, c.id) ${tie} (?, ?)`].join(' AND '),
+    params: [...equalSoFar.flatMap((f) => f.params), cursor.resourceType, cursor.id],
+  });
+  return { sql: alternatives.map((a) => `(${a.sql})`).join(' OR '), params: alternatives.flatMap((a) => a.params) };
+}
+
+function baseWhere(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, compiler: Compiler): Fragment {
+  const types = query.resourceTypes;
+  const criteria = compiler.all(query.where, 'c');
+  return {
+    sql: `c.resource_type IN (${types.map(() => '?').join(', ')}) AND c.deleted = 0 AND ${criteria.sql}`,
+    params: [...types, ...criteria.params],
+  };
+}
+
+export function compileSearch(query: SearchQuery): Fragment & { keyCount: number } {
+  const compiler = new Compiler();
+  const where = baseWhere(query, compiler);
+  const keys = query.sort.map((s) => sortKey(s, 'c'));
+  const conditions = [where];
+  const forward = query.before === undefined;
+  const cursor = query.before ?? query.after;
+  if (cursor) conditions.push(cursorCondition(keys, query.sort, cursor, forward));
+  // Going backwards: read in reverse order; the caller restores the query's order.
+  const order = keys.map((k, i) => {
+    const descending = query.sort[i]!.descending !== !forward;
+    return `(${k.sql}) IS NULL ${forward ? 'ASC' : 'DESC'}, ${k.sql} ${descending ? 'DESC' : 'ASC'}`;
+  });
+  order.push(`c.resource_type ${forward ? 'ASC' : 'DESC'}`, `c.id ${forward ? 'ASC' : 'DESC'}`);
+  const orderParams = keys.flatMap((k) => [...k.params, ...k.params]);
+  const selectKeys = keys.map((k, i) => `${k.sql} AS k${i}`);
+  return {
+    sql: `SELECT v.*${selectKeys.length ? `, ${selectKeys.join(', ')}` : ''}
+          FROM resource_current c
+          JOIN resource_version v ON v.resource_type = c.resource_type AND v.id = c.id AND v.version_id = c.version_id
+          WHERE ${conditions.map((f) => `(${f.sql})`).join(' AND ')}
+          ORDER BY ${order.join(', ')} LIMIT ?`,
+    params: [...keys.flatMap((k) => k.params), ...conditions.flatMap((f) => f.params), ...orderParams, query.limit],
+    keyCount: keys.length,
+  };
+}
+
+export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Fragment {
+  const where = baseWhere(query, new Compiler());
+  return { sql: `SELECT COUNT(*) AS n FROM resource_current c WHERE ${where.sql}`, params: where.params };
+}
