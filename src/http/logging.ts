@@ -6,14 +6,10 @@ import { LogController, type FastifyReply, type FastifyRequest } from 'fastify';
  */
 export const requestSerializers = {
   req(request: { method: string; url: string; ip: string }) {
-    const [path = '', query = ''] = request.url.split('?', 2);
-    const params = [...new URLSearchParams(query).keys()];
-    return {
-      method: request.method,
-      path,
-      ...(params.length && { params: [...new Set(params)].join(',') }),
-      remoteAddress: request.ip,
-    };
+    const at = request.url.indexOf('?');
+    if (at < 0) return { method: request.method, path: request.url, remoteAddress: request.ip };
+    const params = new Set(new URLSearchParams(request.url.slice(at + 1)).keys());
+    return { method: request.method, path: request.url.slice(0, at), params: [...params].join(','), remoteAddress: request.ip };
   },
   res(reply: { statusCode: number }) {
     return { statusCode: reply.statusCode };

@@ -1,0 +1,82 @@
+import { core } from './core.js';
+import { formatReport, writeReport } from './report.js';
+import { settingsFromEnv, type Scenario } from './scenario.js';
+import { buildServer } from './server-process.js';
+
+/**
+ * npm run bench [-- scenario ...]   (default: all scenarios)
+ *
+ * Builds the server once, then runs each selected scenario against its own server process and
+ * writes .bench/<scenario>.json. Exits 0 when every benchmark ran, whatever the targets say;
+ * 1 when a benchmark could not run or its measurement is broken (server died, socket errors);
+ * 2 on the overall time limit.
+ *
+ * Environment: BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (32),
+ * BENCH_PATIENTS (10000), BENCH_PRELOAD_CONCURRENCY (16), BENCH_SERVER_LOG (file|null),
+ * BENCH_KEEP=1 (keep temp dir), BENCH_SKIP_BUILD=1, BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof"), BENCH_ONLY (runs to do, e.g. "read,vread"), BENCH_TIMEOUT_SECONDS
+ * (overall limit).
+ */
+
+const SCENARIOS: Scenario[] = [core];
+
+function select(args: string[]): Scenario[] {
+  const names = args.filter((a) => a !== '--');
+  if (names.length === 0 || names.includes('all')) return SCENARIOS;
+  return names.map((name) => {
+    const scenario = SCENARIOS.find((s) => s.name === name);
+    if (!scenario) throw new Error(`unknown scenario '${name}' (known: ${SCENARIOS.map((s) => s.name).join(', ')}, all)`);
+    return scenario;
+  });
+}
+
+async function main(): Promise<number> {
+  const settings = settingsFromEnv();
+  const scenarios = select(process.argv.slice(2));
+
+  // Everything stops by itself: a generous overall limit, after which the exit hook kills servers.
+  const perScenario = 180 + 8 * (settings.seconds + settings.warmupSeconds + 5);
+  const limit = Number(process.env.BENCH_TIMEOUT_SECONDS) || 300 + scenarios.length * perScenario;
+  setTimeout(() => {
+    console.error(`\nbench: overall time limit of ${limit} s reached; stopping`);
+    process.exit(2);
+  }, limit * 1000).unref();
+  // `on`, not `once`: with Ctrl-C the signal arrives more than once (from the terminal and
+  // relayed by npm/tsx), and a signal without a listener would kill us before the exit hook
+  // has stopped the server and removed its temp directory.
+  process.on('SIGINT', () => process.exit(130));
+  process.on('SIGTERM', () => process.exit(143));
+
+  if (process.env.BENCH_SKIP_BUILD !== '1') {
+    console.log('bench: building the server (npm run build)');
+    buildServer();
+  }
+
+  let exitCode = 0;
+  for (const scenario of scenarios) {
+    console.log(`\nbench: ${scenario.name}`);
+    try {
+      const report = await scenario.run(settings);
+      console.log(`\n${formatReport(report)}`);
+      console.log(`\n   results: ${writeReport(scenario.name, report)}`);
+      if (report.failed) {
+        console.error(`bench: ${scenario.name}: the benchmark itself failed (${report.error ?? 'connection errors during the runs'})`);
+        exitCode = 1;
+      }
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      console.error(`\nbench: ${scenario.name} failed: ${message}`);
+      writeReport(scenario.name, { scenario: scenario.name, failed: true, error: message, at: new Date().toISOString() });
+      exitCode = 1;
+    }
+  }
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
