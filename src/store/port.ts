@@ -21,9 +21,10 @@ export interface StoredVersion {
 /**
  * One component of a normalised search value. Which fields are set depends on the parameter
  * type: token (system, value = code), string (value = folded text, text = exact text), token
- * display text (text = folded), reference (system = target type, value = target id; text =
- * an absolute or canonical URL), uri (value), date (low..high, ms, inclusive), number and
- * quantity (low..high; quantity system and value = unit code).
+ * display text (value = folded text), reference (system = target type and value = target id;
+ * or system null and value = an absolute or canonical URL), uri (value), date (low..high, ms,
+ * inclusive), number and quantity (low..high; quantity system and value = unit code, text =
+ * 'canonical' on the UCUM-converted copy).
  */
 export interface IndexValue {
   system?: string | null;

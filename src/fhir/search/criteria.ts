@@ -61,7 +61,7 @@ async function tokenCriterion(def: SearchParameterDef, name: string, modifier: s
     case 'not':
       return { kind: 'not', criterion: entry(def.code, values.flatMap((v) => tokenAlternatives(v, name))) };
     case 'text':
-      return entry(`${def.code}:text`, values.flatMap((v) => stringAlternatives(v, undefined).map((alt) => alt.map((test) => ({ ...test, field: 'text' as const })))));
+      return entry(`${def.code}:text`, values.flatMap((v) => stringAlternatives(v, undefined)));
     case 'of-type':
       return entry(
         `${def.code}:of-type`,

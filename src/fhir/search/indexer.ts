@@ -161,7 +161,7 @@ function sortValue(def: SearchParameterDef, v: IndexValue, end: 'low' | 'high'):
     case 'quantity':
       return v.text === 'canonical' ? undefined : v[end];
     case 'reference':
-      return v.system && v.value ? `${v.system}/${v.value}` : v.text;
+      return v.system ? `${v.system}/${v.value}` : v.value;
     default:
       return v.value;
   }

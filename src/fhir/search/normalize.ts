@@ -40,8 +40,9 @@ function strings(value: unknown, type: string): string[] {
   return [];
 }
 
+/** Display texts for :text, folded, as the value of a derived `param:text` entry. */
 function textEntries(...texts: unknown[]): { suffix: string; components: IndexValue[] }[] {
-  return texts.flatMap((t) => (str(t) ? [{ suffix: 'text', components: [{ text: fold(t as string) }] }] : []));
+  return texts.flatMap((t) => (str(t) ? [{ suffix: 'text', components: [{ value: fold(t as string) }] }] : []));
 }
 
 function codingValue(coding: Json): IndexValue | undefined {
@@ -144,7 +145,7 @@ const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_histo
 function references(value: unknown, type: string): Normalised {
   if (typeof value === 'string') {
     // canonical and uri elements used as reference parameters: match by URL, without |version.
-    return { values: value ? [{ text: value.split('|')[0]! }] : [] };
+    return { values: value ? [{ system: null, value: value.split('|')[0]! }] : [] };
   }
   if (typeof value !== 'object' || value === null || type !== 'Reference') return { values: [] };
   const o = value as Json;
@@ -153,7 +154,7 @@ function references(value: unknown, type: string): Normalised {
   if (reference && !reference.startsWith('#')) {
     const relative = RELATIVE_REFERENCE.exec(reference);
     if (relative) values.push({ system: relative[1]!, value: relative[2]! });
-    else values.push({ text: reference });
+    else values.push({ system: null, value: reference });
   }
   const identifier = o.identifier as Json | undefined;
   const identifierValue = identifier && str(identifier.value);

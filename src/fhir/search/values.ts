@@ -196,7 +196,8 @@ export function tokenAlternatives(raw: string, param: string, slot: Slot = 0): A
 
 export function stringAlternatives(raw: string, modifier: string | undefined, slot: Slot = 0): Alternatives {
   const value = unescapeValue(raw);
-  if (modifier === 'exact') return [[t(slot, 'text', 'eq', value)]];
+  // The folded value narrows by index; the exact text decides.
+  if (modifier === 'exact') return [[t(slot, 'value', 'eq', fold(value)), t(slot, 'text', 'eq', value)]];
   if (modifier === 'contains') return [[{ slot, field: 'value', op: 'contains', value: fold(value) }]];
   return [[{ slot, field: 'value', op: 'startsWith', value: fold(value) }]];
 }
@@ -227,7 +228,7 @@ export function referenceAlternatives(raw: string, typeModifier: string | undefi
     if (typeModifier && typeModifier !== relative[1]) return [];
     return [[t(slot, 'system', 'eq', relative[1]!), t(slot, 'value', 'eq', relative[2]!)]];
   }
-  if (value.includes(':') || value.includes('/')) return [[t(slot, 'text', 'eq', value.split('|')[0]!)]];
+  if (value.includes(':') || value.includes('/')) return [[{ slot, field: 'system', op: 'isNull' }, t(slot, 'value', 'eq', value.split('|')[0]!)]];
   const tests: FieldTest[] = [t(slot, 'value', 'eq', value)];
   if (typeModifier) tests.unshift(t(slot, 'system', 'eq', typeModifier));
   return [tests];

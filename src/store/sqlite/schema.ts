@@ -1,10 +1,10 @@
 /**
  * The embedded store's tables. Bodies live once, in resource_version; resource_current is a
- * narrow pointer table (newest version per resource) that searches filter and page through;
- * search_index holds the normalised search values of current versions (up to three
- * components each, for composites), and sort_key the precomputed sort values.
+ * narrow pointer table (newest version per resource, with its precomputed sort keys as JSON)
+ * that searches filter and page through; search_index holds the normalised search values of
+ * current versions (up to three components each, for composites).
  */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS resource_version (
@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS resource_current (
   version_id INTEGER NOT NULL,
   deleted INTEGER NOT NULL,
   last_updated INTEGER NOT NULL,
+  sort_keys TEXT,
   PRIMARY KEY (resource_type, id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS resource_current_by_time ON resource_current (resource_type, last_updated);
@@ -43,17 +44,9 @@ CREATE TABLE IF NOT EXISTS search_index (
 ) WITHOUT ROWID;
 -- Clustered by owner, so a resource's entries share pages; each lookup index is partial, so an
 -- entry is written only into the indexes that can find it (tokens never into the date ones).
+-- Everything searched by text (codes, folded strings, display texts, URLs) is in v0.
 CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, param, v0, s0) WHERE v0 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS search_index_text ON search_index (resource_type, param, t0) WHERE t0 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS search_index_low ON search_index (resource_type, param, l0) WHERE l0 IS NOT NULL;
 CREATE INDEX IF NOT EXISTS search_index_high ON search_index (resource_type, param, h0) WHERE h0 IS NOT NULL;
 
-CREATE TABLE IF NOT EXISTS sort_key (
-  resource_type TEXT NOT NULL,
-  id TEXT NOT NULL,
-  param TEXT NOT NULL,
-  min,
-  max,
-  PRIMARY KEY (resource_type, id, param)
-) WITHOUT ROWID;
 `;

@@ -1,8 +1,8 @@
 import type { FieldTest, SearchCriterion, SearchCursor, SearchQuery, SortSpec } from '../port.js';
 
 /**
- * Translates the search IR to parameterised SQL over resource_current (alias per level),
- * search_index and sort_key. Values never enter the SQL text.
+ * Translates the search IR to parameterised SQL over resource_current (alias per level) and
+ * search_index. Values never enter the SQL text.
  */
 
 interface Fragment {
@@ -116,11 +116,8 @@ class Compiler {
 function sortKey(spec: SortSpec, c: string): Fragment {
   if (spec.param === '_id') return { sql: `${c}.id`, params: [] };
   if (spec.param === '_lastUpdated') return { sql: `${c}.last_updated`, params: [] };
-  const column = spec.descending ? 'max' : 'min';
-  return {
-    sql: `(SELECT k.${column} FROM sort_key k WHERE k.resource_type = ${c}.resource_type AND k.id = ${c}.id AND k.param = ?)`,
-    params: [spec.param],
-  };
+  // sort_keys is {"param": [min, max]}: ascending sorts by the lowest value, descending by the highest.
+  return { sql: `json_extract(${c}.sort_keys, ?)`, params: [`$."${spec.param}"[${spec.descending ? 1 : 0}]`] };
 }
 
 /**

@@ -34,6 +34,13 @@ export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
+/** Sort keys as one JSON column, {"param": [min, max]}: one write instead of a row each. */
+function sortKeysJson(index: ResourceIndex | undefined): string | null {
+  if (!index) return null;
+  const keys = Object.fromEntries(Object.entries(index.sortKeys).map(([param, k]) => [param, [k.min, k.max]]));
+  return JSON.stringify(keys);
+}
+
 function toStored(row: VersionRow): StoredVersion {
   const stored: StoredVersion = {
     resourceType: row.resource_type,
@@ -55,8 +62,7 @@ export class SqliteStore implements ResourceStore {
   private readonly upsertCurrent: Database.Statement;
   private readonly clearEntries: Database.Statement;
   private readonly insertEntry: Database.Statement;
-  private readonly clearSortKeys: Database.Statement;
-  private readonly insertSortKey: Database.Statement;
+  private readonly updateSortKeys: Database.Statement;
   private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
   private readonly reindexTx: (resourceType: string, id: string, versionId: number, index: ResourceIndex) => void;
@@ -94,23 +100,24 @@ export class SqliteStore implements ResourceStore {
        VALUES (?, ?, ?, ?, ?, ?)`,
     );
     this.upsertCurrent = this.db.prepare(
-      `INSERT INTO resource_current (resource_type, id, version_id, deleted, last_updated) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO resource_current (resource_type, id, version_id, deleted, last_updated, sort_keys) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (resource_type, id) DO UPDATE SET
-         version_id = excluded.version_id, deleted = excluded.deleted, last_updated = excluded.last_updated`,
+         version_id = excluded.version_id, deleted = excluded.deleted, last_updated = excluded.last_updated,
+         sort_keys = excluded.sort_keys`,
     );
     this.clearEntries = this.db.prepare('DELETE FROM search_index WHERE resource_type = ? AND id = ?');
     this.insertEntry = this.db.prepare(
       `INSERT INTO search_index (resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2)
        VALUES (${new Array(19).fill('?').join(', ')})`,
     );
-    this.clearSortKeys = this.db.prepare('DELETE FROM sort_key WHERE resource_type = ? AND id = ?');
-    this.insertSortKey = this.db.prepare('INSERT INTO sort_key (resource_type, id, param, min, max) VALUES (?, ?, ?, ?, ?)');
+    this.updateSortKeys = this.db.prepare('UPDATE resource_current SET sort_keys = ? WHERE resource_type = ? AND id = ?');
     this.currentVersion = this.db.prepare('SELECT version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
     this.reindexTx = this.db.transaction((resourceType: string, id: string, versionId: number, index: ResourceIndex) => {
       if (this.currentVersion.get(resourceType, id)?.version_id !== versionId) return;
       this.replaceIndex(resourceType, id, index);
+      this.updateSortKeys.run(sortKeysJson(index), resourceType, id);
     });
   }
 
@@ -125,7 +132,6 @@ export class SqliteStore implements ResourceStore {
 
   private replaceIndex(resourceType: string, id: string, index: ResourceIndex | undefined): void {
     this.clearEntries.run(resourceType, id);
-    this.clearSortKeys.run(resourceType, id);
     if (!index) return;
     index.entries.forEach((entry, seq) => {
       const slots = [0, 1, 2].flatMap((i) => {
@@ -134,7 +140,6 @@ export class SqliteStore implements ResourceStore {
       });
       this.insertEntry.run(resourceType, id, seq, entry.param, ...slots);
     });
-    for (const [param, key] of Object.entries(index.sortKeys)) this.insertSortKey.run(resourceType, id, param, key.min, key.max);
   }
 
   private statement(sql: string): Database.Statement {
@@ -162,8 +167,9 @@ export class SqliteStore implements ResourceStore {
     const body = request.renderBody?.(versionId, lastUpdated);
     const deleted = body === undefined;
     this.insertVersion.run(resourceType, id, versionId, lastUpdated, deleted ? 1 : 0, body ?? null);
-    this.upsertCurrent.run(resourceType, id, versionId, deleted ? 1 : 0, lastUpdated);
-    this.replaceIndex(resourceType, id, deleted ? undefined : request.index);
+    const index = deleted ? undefined : request.index;
+    this.upsertCurrent.run(resourceType, id, versionId, deleted ? 1 : 0, lastUpdated, sortKeysJson(index));
+    this.replaceIndex(resourceType, id, index);
     const stored: StoredVersion = { resourceType, id, versionId, lastUpdated, deleted };
     if (body !== undefined) stored.body = body;
     return stored;
