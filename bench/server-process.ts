@@ -144,6 +144,13 @@ export interface ServerProcessOptions {
 // would silently benchmark the wrong store).
 const SERVER_ENV_PREFIXES = ['PORT', 'HOST', 'BASE_URL', 'SQLITE_', 'MONGODB_', 'LOG_LEVEL', 'NODE_OPTIONS'];
 
+/** The node flags of package.json's start script (e.g. the heap limit), so the benchmark runs what production runs. */
+function startScriptNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+  const words = pkg.scripts.start!.split(/\s+/);
+  return words[0] === 'node' ? words.slice(1).filter((w) => w.startsWith('--')) : [];
+}
+
 export class ServerProcess {
   readonly origin: string;
   readonly baseUrl: string;
@@ -174,7 +181,7 @@ export class ServerProcess {
     });
   }
 
-  /** Starts `node dist/main.js` and waits until it answers /fhir/metadata. */
+  /** Starts the server as `npm start` does (its node flags included) and waits until it answers /fhir/metadata. */
   static async start(options: ServerProcessOptions = {}): Promise<ServerProcess> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'fhir-bench-'));
@@ -193,7 +200,7 @@ export class ServerProcess {
       ...options.env,
     });
     // An absolute script path: the command line is unmistakably this benchmark's server.
-    const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(repoRoot, 'dist', 'main.js')], {
+    const child = spawn(process.execPath, [...startScriptNodeFlags(), ...(options.nodeArgs ?? []), join(repoRoot, 'dist', 'main.js')], {
       cwd: repoRoot,
       env,
       stdio: ['ignore', out, out],

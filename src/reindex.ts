@@ -7,6 +7,9 @@ import { openStore } from './store/open-store.js';
 const config = readConfig();
 const store = await openStore(config);
 const started = Date.now();
-const total = await reindexAll(store, plainJsonCodec, (done) => process.stdout.write(`\rreindexed ${done} resources`));
+const total = await reindexAll(store, plainJsonCodec, {
+  ...(config.baseUrl && { localBase: config.baseUrl }),
+  onProgress: (done) => process.stdout.write(`\rreindexed ${done} resources`),
+});
 await store.close();
 console.log(`\nreindexed ${total} resources in ${((Date.now() - started) / 1000).toFixed(1)} s`);

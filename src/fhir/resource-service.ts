@@ -80,23 +80,23 @@ export class ResourceService {
     return this.decode(stored);
   }
 
-  async create(resourceType: string, body: unknown, ifNoneExist?: Conditional): Promise<WriteResult> {
+  async create(resourceType: string, body: unknown, baseUrl: string, ifNoneExist?: Conditional): Promise<WriteResult> {
     requireKnownType(resourceType);
     const resource = checkResource(body, resourceType);
-    if (ifNoneExist === undefined) return this.put(resource, randomUUID(), null);
+    if (ifNoneExist === undefined) return this.put(resource, randomUUID(), null, baseUrl);
     return this.conditionalLock.run(resourceType, async () => {
       const matches = await this.matches(resourceType, ifNoneExist);
       if (matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
       if (matches.length === 1) return { ...this.decode(matches[0]!), status: 200 as const };
-      return this.put(resource, randomUUID(), null);
+      return this.put(resource, randomUUID(), null, baseUrl);
     });
   }
 
-  async update(resourceType: string, id: string, body: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+  async update(resourceType: string, id: string, body: unknown, baseUrl: string, ifMatch?: ExpectedVersion): Promise<WriteResult> {
     requireKnownType(resourceType);
     requireValidId(id);
     const resource = checkResource(body, resourceType, id);
-    return this.put(resource, id, ifMatch);
+    return this.put(resource, id, ifMatch, baseUrl);
   }
 
   async conditionalUpdate(resourceType: string, conditional: Conditional, body: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
@@ -110,14 +110,14 @@ export class ResourceService {
         if (resource.id !== undefined && resource.id !== match.id) {
           throw badRequest(`The body's id does not match the resource the criteria found`, [`${resourceType}.id`]);
         }
-        return this.put(resource, match.id, ifMatch);
+        return this.put(resource, match.id, ifMatch, conditional.baseUrl);
       }
       const id = typeof resource.id === 'string' ? resource.id : randomUUID();
-      return this.put(resource, id, ifMatch);
+      return this.put(resource, id, ifMatch, conditional.baseUrl);
     });
   }
 
-  async patch(resourceType: string, id: string, patch: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+  async patch(resourceType: string, id: string, patch: unknown, baseUrl: string, ifMatch?: ExpectedVersion): Promise<WriteResult> {
     const current = await this.read(resourceType, id);
     if (ifMatch !== undefined && ifMatch !== current.stored.versionId) {
       throw preconditionFailed(`${resourceType}/${id} is at version ${current.stored.versionId}, not ${ifMatch}`);
@@ -128,7 +128,7 @@ export class ResourceService {
     }
     const resource = checkResource(patched, resourceType, id);
     // Expect the version the patch was computed against, so a concurrent write is never lost.
-    return this.put(resource, id, current.stored.versionId);
+    return this.put(resource, id, current.stored.versionId, baseUrl);
   }
 
   async delete(resourceType: string, id: string, ifMatch?: ExpectedVersion): Promise<DeleteResult> {
@@ -161,10 +161,10 @@ export class ResourceService {
    * Stores a new version. `expected`: null = the id must be new; a number = If-Match;
    * undefined = any current version.
    */
-  private async put(resource: JsonResource, id: string, expected: number | null | undefined): Promise<WriteResult> {
+  private async put(resource: JsonResource, id: string, expected: number | null | undefined, baseUrl: string): Promise<WriteResult> {
     const { resourceType, id: _ignored, meta, ...rest } = resource;
     const clientMeta = (meta ?? {}) as Record<string, unknown>;
-    const index = indexResource(resource);
+    const index = indexResource(resource, { localBase: baseUrl });
     const renderBody = (versionId: number, lastUpdated: number) =>
       this.codec.encode(
         JSON.stringify({

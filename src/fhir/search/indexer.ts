@@ -179,7 +179,12 @@ function sortKeyOf(def: SearchParameterDef, values: IndexValue[]): SortKey | und
   return min === undefined || max === undefined ? undefined : { min, max };
 }
 
-export function indexResource(resource: Record<string, unknown> & { resourceType: string }): ResourceIndex {
+export interface IndexOptions {
+  /** This server's base URL: absolute references to it are indexed as relative ones. */
+  localBase?: string;
+}
+
+export function indexResource(resource: Record<string, unknown> & { resourceType: string }, options: IndexOptions = {}): ResourceIndex {
   const entries: IndexEntry[] = [];
   const sortKeys: Record<string, SortKey> = {};
   for (const parameter of compiledParameters(resource.resourceType)) {
@@ -191,7 +196,7 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     }
     const values: IndexValue[] = [];
     for (const item of found) {
-      const normalised = normalise(parameter.def.type, item.value, item.type);
+      const normalised = normalise(parameter.def.type, item.value, item.type, options.localBase);
       values.push(...normalised.values);
       for (const d of normalised.derived ?? []) {
         entries.push({ param: `${parameter.def.code}:${d.suffix}`, values: d.components as IndexEntry['values'] });
@@ -204,6 +209,9 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
       seen.add(key);
       entries.push({ param: parameter.def.code, values: [v] });
     }
+    // The element is there but holds nothing searchable (a contained or display-only reference):
+    // an empty entry records that it is present, for :missing.
+    if (values.length === 0) entries.push({ param: parameter.def.code, values: [{}] });
     const key = sortKeyOf(parameter.def, values);
     if (key) sortKeys[parameter.def.code] = key;
   }
@@ -211,12 +219,12 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
 }
 
 /** Where a resource's reference parameter points: `Type/id` pairs (for _include). */
-export function referencesOf(resource: Record<string, unknown> & { resourceType: string }, param: string): { type: string; id: string }[] {
+export function referencesOf(resource: Record<string, unknown> & { resourceType: string }, param: string, localBase?: string): { type: string; id: string }[] {
   const parameters = compiledParameters(resource.resourceType).filter((p) => p.def.type === 'reference' && (param === '*' || p.def.code === param));
   const found: { type: string; id: string }[] = [];
   for (const parameter of parameters) {
     for (const item of parameter.evaluate(resource)) {
-      for (const v of normalise('reference', item.value, item.type).values) {
+      for (const v of normalise('reference', item.value, item.type, localBase).values) {
         if (v.system && v.value) found.push({ type: v.system, id: v.value });
       }
     }

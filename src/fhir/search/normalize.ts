@@ -142,7 +142,7 @@ function quantities(value: unknown, type: string): IndexValue[] {
 
 const RELATIVE_REFERENCE = /^([A-Z][A-Za-z]+)\/([A-Za-z0-9\-.]{1,64})(?:\/_history\/[^/]+)?$/;
 
-function references(value: unknown, type: string): Normalised {
+function references(value: unknown, type: string, localBase: string | undefined): Normalised {
   if (typeof value === 'string') {
     // canonical and uri elements used as reference parameters: match by URL, without |version.
     return { values: value ? [{ system: null, value: value.split('|')[0]! }] : [] };
@@ -150,7 +150,9 @@ function references(value: unknown, type: string): Normalised {
   if (typeof value !== 'object' || value === null || type !== 'Reference') return { values: [] };
   const o = value as Json;
   const values: IndexValue[] = [];
-  const reference = str(o.reference);
+  let reference = str(o.reference);
+  // An absolute reference to this server is the same as a relative one.
+  if (reference && localBase && reference.startsWith(`${localBase}/`)) reference = reference.slice(localBase.length + 1);
   if (reference && !reference.startsWith('#')) {
     const relative = RELATIVE_REFERENCE.exec(reference);
     if (relative) values.push({ system: relative[1]!, value: relative[2]! });
@@ -173,7 +175,8 @@ function numbers(value: unknown, type: string): IndexValue[] {
   return quantities(value, type);
 }
 
-export function normalise(paramType: SearchParamType, value: unknown, type: string): Normalised {
+/** `localBase`: this server's base URL, so that absolute references to it index as relative ones. */
+export function normalise(paramType: SearchParamType, value: unknown, type: string, localBase?: string): Normalised {
   switch (paramType) {
     case 'string':
       return { values: strings(value, type).map(stringValue) };
@@ -186,7 +189,7 @@ export function normalise(paramType: SearchParamType, value: unknown, type: stri
     case 'quantity':
       return { values: quantities(value, type) };
     case 'reference':
-      return references(value, type);
+      return references(value, type, localBase);
     case 'uri':
       return { values: uris(value) };
     default:

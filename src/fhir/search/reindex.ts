@@ -8,7 +8,7 @@ import { indexResource } from './indexer.js';
  * definitions changed. Pages through the store by cursor, so it runs in bounded memory and
  * leaves alone any resource written again meanwhile (its index is already new).
  */
-export async function reindexAll(store: ResourceStore, codec: BodyCodec, onProgress?: (done: number) => void): Promise<number> {
+export async function reindexAll(store: ResourceStore, codec: BodyCodec, options: { localBase?: string; onProgress?: (done: number) => void } = {}): Promise<number> {
   const resourceTypes = [...allResourceTypes()];
   let after: SearchCursor | undefined;
   let done = 0;
@@ -16,10 +16,10 @@ export async function reindexAll(store: ResourceStore, codec: BodyCodec, onProgr
     const hits = await store.search({ resourceTypes, where: [], sort: [], limit: 500, ...(after && { after }) });
     for (const { version } of hits) {
       const resource = JSON.parse(codec.decode(version.body!)) as Record<string, unknown> & { resourceType: string };
-      await store.reindex(version.resourceType, version.id, version.versionId, indexResource(resource));
+      await store.reindex(version.resourceType, version.id, version.versionId, indexResource(resource, options));
     }
     done += hits.length;
-    onProgress?.(done);
+    options.onProgress?.(done);
     if (hits.length < 500) return done;
     after = hits[hits.length - 1]!.cursor;
   }

@@ -100,7 +100,7 @@ export class SearchService {
     const total = parsed.total === 'none' && !countOnly ? undefined : await this.store.count({ resourceTypes: input.resourceTypes, where });
 
     const matches = page.map((h) => this.decode(h.version));
-    const included = countOnly ? [] : await this.included(matches, parsed);
+    const included = countOnly ? [] : await this.included(matches, parsed, input.baseUrl);
     return this.bundle(input, parsed, { page, matches, included, total, hasNext: position.before ? true : more, hasPrevious: position.before ? more : position.after !== undefined, queryKey });
   }
 
@@ -110,7 +110,7 @@ export class SearchService {
     return hits.map((h) => this.decode(h.version));
   }
 
-  private async included(matches: JsonResource[], parsed: ParsedSearch): Promise<JsonResource[]> {
+  private async included(matches: JsonResource[], parsed: ParsedSearch, baseUrl: string): Promise<JsonResource[]> {
     if (!parsed.includes.length && !parsed.revincludes.length) return [];
     const key = (r: { resourceType: string; id: string }) => `${r.resourceType}/${r.id}`;
     const seen = new Set(matches.map(key));
@@ -124,7 +124,7 @@ export class SearchService {
       for (const spec of parsed.includes.filter(applicable)) {
         for (const source of sources) {
           if (spec.sourceType !== '*' && spec.sourceType !== source.resourceType) continue;
-          for (const ref of referencesOf(source, spec.param)) {
+          for (const ref of referencesOf(source, spec.param, baseUrl)) {
             if (spec.targetType && ref.type !== spec.targetType) continue;
             if (seen.has(`${ref.type}/${ref.id}`)) continue;
             wanted.set(ref.type, (wanted.get(ref.type) ?? new Set()).add(ref.id));

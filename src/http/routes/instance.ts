@@ -29,14 +29,15 @@ export function instanceRoutes(app: FastifyInstance, resources: ResourceService)
 
   app.post<{ Params: TypeParams }>('/fhir/:type', async (request, reply) => {
     const ifNoneExist = header(request, 'if-none-exist');
-    const result = await resources.create(request.params.type, request.body, ifNoneExist === undefined ? undefined : { query: ifNoneExist, baseUrl: baseUrl(request) });
+    const base = baseUrl(request);
+    const result = await resources.create(request.params.type, request.body, base, ifNoneExist === undefined ? undefined : { query: ifNoneExist, baseUrl: base });
     const message = result.status === 201 ? 'Created' : 'A resource matching If-None-Exist already exists; nothing was created';
     return sendWrite(request, reply, result, result.status, message);
   });
 
   app.put<{ Params: InstanceParams }>('/fhir/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
-    const result = await resources.update(type, id, request.body, parseIfMatch(header(request, 'if-match')));
+    const result = await resources.update(type, id, request.body, baseUrl(request), parseIfMatch(header(request, 'if-match')));
     return sendWrite(request, reply, result, result.status, result.status === 201 ? 'Created' : 'Updated');
   });
 
@@ -48,7 +49,7 @@ export function instanceRoutes(app: FastifyInstance, resources: ResourceService)
 
   app.patch<{ Params: InstanceParams }>('/fhir/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
-    const result = await resources.patch(type, id, request.body, parseIfMatch(header(request, 'if-match')));
+    const result = await resources.patch(type, id, request.body, baseUrl(request), parseIfMatch(header(request, 'if-match')));
     return sendWrite(request, reply, result, 200, 'Patched');
   });
 
