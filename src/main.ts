@@ -19,6 +19,7 @@ const app = await buildServer({
   maxPageSize: config.maxPageSize,
   pagingSecret: config.pagingSecret,
   ...(config.baseUrl && { baseUrl: config.baseUrl }),
+  searchIndexing: config.searchIndexing,
   log: { level: config.logLevel },
 });
 

@@ -28,6 +28,8 @@ export interface ServerOptions {
   maxPageSize: number;
   pagingSecret: Buffer;
   baseUrl?: string;
+  /** False only for measuring indexing cost or bulk loads followed by a reindex. */
+  searchIndexing?: boolean;
   /** Request logging; omitted for silence (tests). */
   log?: { level: string; stream?: DestinationStream };
 }
@@ -64,7 +66,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const codec = options.codec ?? plainJsonCodec;
   const tokens = new PageTokens(options.pagingSecret);
   const searches = new SearchService(options.store, codec, tokens, options);
-  const resources = new ResourceService(options.store, codec, searches);
+  const resources = new ResourceService(options.store, codec, searches, options.searchIndexing ?? true);
   const history = new HistoryService(options.store, codec, tokens, options);
 
   const routes = trackRoutes(app);

@@ -45,6 +45,7 @@ export class ResourceService {
     private readonly store: ResourceStore,
     private readonly codec: BodyCodec,
     private readonly searches: SearchService,
+    private readonly searchIndexing = true,
   ) {}
 
   /** At most two current matches: enough to tell none, one and several apart. */
@@ -164,7 +165,7 @@ export class ResourceService {
   private async put(resource: JsonResource, id: string, expected: number | null | undefined, baseUrl: string): Promise<WriteResult> {
     const { resourceType, id: _ignored, meta, ...rest } = resource;
     const clientMeta = (meta ?? {}) as Record<string, unknown>;
-    const index = indexResource(resource, { localBase: baseUrl });
+    const index = this.searchIndexing ? indexResource(resource, { localBase: baseUrl }) : { entries: [], sortKeys: {} };
     const renderBody = (versionId: number, lastUpdated: number) =>
       this.codec.encode(
         JSON.stringify({
