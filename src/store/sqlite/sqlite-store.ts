@@ -34,6 +34,14 @@ export interface SqliteStoreOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
+const ENTRY_ROWS_PER_INSERT = 50;
+const ENTRY_COLUMNS = 'resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2';
+
+function insertEntriesSql(rows: number): string {
+  const row = `(${new Array(19).fill('?').join(', ')})`;
+  return `INSERT INTO search_index (${ENTRY_COLUMNS}) VALUES ${new Array(rows).fill(row).join(', ')}`;
+}
+
 /** Sort keys as one JSON column, {"param": [min, max]}: one write instead of a row each. */
 function sortKeysJson(index: ResourceIndex | undefined): string | null {
   if (!index) return null;
@@ -61,7 +69,6 @@ export class SqliteStore implements ResourceStore {
   private readonly insertVersion: Database.Statement;
   private readonly upsertCurrent: Database.Statement;
   private readonly clearEntries: Database.Statement;
-  private readonly insertEntry: Database.Statement;
   private readonly updateSortKeys: Database.Statement;
   private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
@@ -78,9 +85,8 @@ export class SqliteStore implements ResourceStore {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
-    // A larger page cache and memory-mapped reads: index pages are touched on every write.
-    this.db.pragma('cache_size = -131072');
-    this.db.pragma('mmap_size = 1073741824');
+    // A 32 MB page cache (index pages are touched on every write) that still fits the memory budget.
+    this.db.pragma('cache_size = -32768');
     this.db.pragma('temp_store = memory');
     // Checkpoint (and fsync) less often: each one copies the WAL back into the database file.
     this.db.pragma('wal_autocheckpoint = 10000');
@@ -106,10 +112,6 @@ export class SqliteStore implements ResourceStore {
          sort_keys = excluded.sort_keys`,
     );
     this.clearEntries = this.db.prepare('DELETE FROM search_index WHERE resource_type = ? AND id = ?');
-    this.insertEntry = this.db.prepare(
-      `INSERT INTO search_index (resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2)
-       VALUES (${new Array(19).fill('?').join(', ')})`,
-    );
     this.updateSortKeys = this.db.prepare('UPDATE resource_current SET sort_keys = ? WHERE resource_type = ? AND id = ?');
     this.currentVersion = this.db.prepare('SELECT version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
@@ -130,16 +132,23 @@ export class SqliteStore implements ResourceStore {
     }
   }
 
-  private replaceIndex(resourceType: string, id: string, index: ResourceIndex | undefined): void {
-    this.clearEntries.run(resourceType, id);
+  private replaceIndex(resourceType: string, id: string, index: ResourceIndex | undefined, isNew = false): void {
+    // A first version has nothing to replace.
+    if (!isNew) this.clearEntries.run(resourceType, id);
     if (!index) return;
-    index.entries.forEach((entry, seq) => {
-      const slots = [0, 1, 2].flatMap((i) => {
+    const rows = index.entries.map((entry, seq) => {
+      const row: unknown[] = [resourceType, id, seq, entry.param];
+      for (let i = 0; i < 3; i++) {
         const v = entry.values[i];
-        return v ? [v.system ?? null, v.value ?? null, v.text ?? null, v.low ?? null, v.high ?? null] : [null, null, null, null, null];
-      });
-      this.insertEntry.run(resourceType, id, seq, entry.param, ...slots);
+        row.push(v?.system ?? null, v?.value ?? null, v?.text ?? null, v?.low ?? null, v?.high ?? null);
+      }
+      return row;
     });
+    // Many rows per statement: one step into SQLite instead of one per entry.
+    for (let start = 0; start < rows.length; start += ENTRY_ROWS_PER_INSERT) {
+      const chunk = rows.slice(start, start + ENTRY_ROWS_PER_INSERT);
+      this.statement(insertEntriesSql(chunk.length)).run(...chunk.flat());
+    }
   }
 
   private statement(sql: string): Database.Statement {
@@ -169,7 +178,7 @@ export class SqliteStore implements ResourceStore {
     this.insertVersion.run(resourceType, id, versionId, lastUpdated, deleted ? 1 : 0, body ?? null);
     const index = deleted ? undefined : request.index;
     this.upsertCurrent.run(resourceType, id, versionId, deleted ? 1 : 0, lastUpdated, sortKeysJson(index));
-    this.replaceIndex(resourceType, id, index);
+    this.replaceIndex(resourceType, id, index, current === undefined);
     const stored: StoredVersion = { resourceType, id, versionId, lastUpdated, deleted };
     if (body !== undefined) stored.body = body;
     return stored;
