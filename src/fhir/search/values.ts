@@ -67,10 +67,12 @@ export function dateAlternatives(raw: string, param: string, slot: Slot = 0): Al
       return [[t(slot, 'high', 'gt', sh)]];
     case 'lt':
       return [[t(slot, 'low', 'lt', sl)]];
+    // Each alternative of ge implies high >= sl (of le: low <= sh); stating it in both lets the
+    // store narrow by index before checking the alternatives.
     case 'ge':
-      return [[t(slot, 'high', 'gt', sh)], within];
+      return [[t(slot, 'high', 'ge', sl), t(slot, 'high', 'gt', sh)], [t(slot, 'high', 'ge', sl), ...within]];
     case 'le':
-      return [[t(slot, 'low', 'lt', sl)], within];
+      return [[t(slot, 'low', 'le', sh), t(slot, 'low', 'lt', sl)], [t(slot, 'low', 'le', sh), ...within]];
     case 'sa':
       return [[t(slot, 'low', 'gt', sh)]];
     case 'eb':

@@ -4,7 +4,7 @@
  * that searches filter and page through; search_index holds the normalised search values of
  * current versions (up to three components each, for composites).
  */
-export const SCHEMA_VERSION = 4;
+export const SCHEMA_VERSION = 5;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS resource_version (
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS search_index (
 -- entry is written only into the indexes that can find it (tokens never into the date ones).
 -- Everything searched by text (codes, folded strings, display texts, URLs) is in v0.
 CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, param, v0, s0) WHERE v0 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS search_index_low ON search_index (resource_type, param, l0) WHERE l0 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS search_index_high ON search_index (resource_type, param, h0) WHERE h0 IS NOT NULL;
+-- Range indexes carry the other bound too, so a range test never has to visit the table.
+CREATE INDEX IF NOT EXISTS search_index_low ON search_index (resource_type, param, l0, h0) WHERE l0 IS NOT NULL;
+CREATE INDEX IF NOT EXISTS search_index_high ON search_index (resource_type, param, h0, l0) WHERE h0 IS NOT NULL;
 
 `;

@@ -42,16 +42,28 @@ class Compiler {
   }
 
   private entryMatch(param: string, anyOf: FieldTest[][], e: string): Fragment {
+    // Tests every alternative shares are hoisted out of the OR, where an index can use them.
+    const key = (t: FieldTest) => JSON.stringify(t);
+    const shared = anyOf.length > 1 ? anyOf[0]!.filter((t) => anyOf.every((alt) => alt.some((u) => key(u) === key(t)))) : [];
+    const sharedKeys = new Set(shared.map(key));
+    const common = shared.map((t) => this.test(t, e));
     const alternatives = anyOf.map((tests) => {
-      const parts = tests.map((t) => this.test(t, e));
+      const parts = tests.filter((t) => !sharedKeys.has(key(t))).map((t) => this.test(t, e));
       return { sql: parts.length ? parts.map((p) => p.sql).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
     });
     const or = alternatives.length ? alternatives.map((a) => `(${a.sql})`).join(' OR ') : '0';
-    return { sql: `${e}.param = ? AND (${or})`, params: [param, ...alternatives.flatMap((a) => a.params)] };
+    return {
+      sql: `${e}.param = ?${common.map((c) => ` AND ${c.sql}`).join('')} AND (${or})`,
+      params: [param, ...common.flatMap((c) => c.params), ...alternatives.flatMap((a) => a.params)],
+    };
   }
 
-  /** `c` is the alias of the resource_current row being filtered. */
-  criterion(criterion: SearchCriterion, c: string): Fragment {
+  /**
+   * `c` is the alias of the resource_current row being filtered, and `types` the resource types
+   * it can have. Subqueries name those types as values rather than referring to `c`, so they
+   * are not correlated: SQLite evaluates each once, through its index, instead of per row.
+   */
+  criterion(criterion: SearchCriterion, c: string, types: string[]): Fragment {
     switch (criterion.kind) {
       case 'id':
         if (criterion.ids.length === 0) return { sql: '0', params: [] };
@@ -65,10 +77,8 @@ class Compiler {
       case 'entry': {
         const e = this.alias('e');
         const match = this.entryMatch(criterion.param, criterion.anyOf, e);
-        return {
-          sql: `${c}.id IN (SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${match.sql})`,
-          params: match.params,
-        };
+        const owner = ownedBy(c, e, types);
+        return { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
       }
       case 'missing': {
         const e = this.alias('e');
@@ -76,41 +86,57 @@ class Compiler {
         return { sql: criterion.missing ? `NOT ${exists}` : exists, params: [criterion.param] };
       }
       case 'not': {
-        const inner = this.criterion(criterion.criterion, c);
+        const inner = this.criterion(criterion.criterion, c, types);
         return { sql: `NOT (${inner.sql})`, params: inner.params };
       }
       case 'or': {
-        const alternatives = criterion.anyOf.map((all) => this.all(all, c));
+        const alternatives = criterion.anyOf.map((all) => this.all(all, c, types));
         if (alternatives.length === 0) return { sql: '0', params: [] };
         return { sql: alternatives.map((a) => `(${a.sql})`).join(' OR '), params: alternatives.flatMap((a) => a.params) };
       }
       case 'references': {
         const e = this.alias('e');
         const t = this.alias('t');
-        const inner = this.all(criterion.where, t);
+        const inner = this.all(criterion.where, t, [criterion.targetType]);
+        const owner = ownedBy(c, e, types);
         return {
-          sql: `${c}.id IN (SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.param = ? AND ${e}.s0 = ?
+          sql: `${owner.sql} AND ${e}.param = ? AND ${e}.s0 = ?
                 AND ${e}.v0 IN (SELECT ${t}.id FROM resource_current ${t} WHERE ${t}.resource_type = ? AND ${t}.deleted = 0 AND ${inner.sql}))`,
-          params: [criterion.param, criterion.targetType, criterion.targetType, ...inner.params],
+          params: [...owner.params, criterion.param, criterion.targetType, criterion.targetType, ...inner.params],
         };
       }
       case 'referencedBy': {
         const e = this.alias('e');
         const s = this.alias('s');
-        const inner = this.all(criterion.where, s);
-        return {
-          sql: `${c}.id IN (SELECT ${e}.v0 FROM search_index ${e} WHERE ${e}.resource_type = ? AND ${e}.param = ? AND ${e}.s0 = ${c}.resource_type
-                AND ${e}.id IN (SELECT ${s}.id FROM resource_current ${s} WHERE ${s}.resource_type = ? AND ${s}.deleted = 0 AND ${inner.sql}))`,
-          params: [criterion.sourceType, criterion.param, criterion.sourceType, ...inner.params],
-        };
+        const inner = this.all(criterion.where, s, [criterion.sourceType]);
+        const pointers = `SELECT ${e}.v0 FROM search_index ${e} WHERE ${e}.resource_type = ? AND ${e}.param = ? AND ${e}.s0 = ?
+                AND ${e}.id IN (SELECT ${s}.id FROM resource_current ${s} WHERE ${s}.resource_type = ? AND ${s}.deleted = 0 AND ${inner.sql})`;
+        // One uncorrelated pointer list per possible type of `c`.
+        const perType = types.map((type) => ({
+          sql: `(${c}.resource_type = ? AND ${c}.id IN (${pointers}))`,
+          params: [type, criterion.sourceType, criterion.param, type, criterion.sourceType, ...inner.params],
+        }));
+        return { sql: perType.length ? `(${perType.map((f) => f.sql).join(' OR ')})` : '0', params: perType.flatMap((f) => f.params) };
       }
     }
   }
 
-  all(criteria: SearchCriterion[], c: string): Fragment {
-    const parts = criteria.map((x) => this.criterion(x, c));
+  all(criteria: SearchCriterion[], c: string, types: string[]): Fragment {
+    const parts = criteria.map((x) => this.criterion(x, c, types));
     return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
   }
+}
+
+/**
+ * The opening of an uncorrelated "c is the owner of a matching entry e" subquery (the caller
+ * adds the entry conditions and the closing parenthesis).
+ */
+function ownedBy(c: string, e: string, types: string[]): Fragment {
+  if (types.length === 1) return { sql: `${c}.id IN (SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ?`, params: [types[0]] };
+  return {
+    sql: `(${c}.resource_type, ${c}.id) IN (SELECT ${e}.resource_type, ${e}.id FROM search_index ${e} WHERE ${e}.resource_type IN (${types.map(() => '?').join(', ')})`,
+    params: [...types],
+  };
 }
 
 function sortKey(spec: SortSpec, c: string): Fragment {
@@ -150,7 +176,7 @@ function cursorCondition(keys: Fragment[], sort: SortSpec[], cursor: SearchCurso
 
 function baseWhere(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, compiler: Compiler): Fragment {
   const types = query.resourceTypes;
-  const criteria = compiler.all(query.where, 'c');
+  const criteria = compiler.all(query.where, 'c', types);
   return {
     sql: `c.resource_type IN (${types.map(() => '?').join(', ')}) AND c.deleted = 0 AND ${criteria.sql}`,
     params: [...types, ...criteria.params],
