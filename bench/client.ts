@@ -37,7 +37,7 @@ export async function fhirRequest(
 }
 
 /** The id and version of a create's answer, from its body or else its Location header. */
-function createdFrom(headers: Headers, json: unknown): Created {
+export function createdFrom(headers: Headers, json: unknown): Created {
   const body = json as { id?: unknown; meta?: { versionId?: unknown } } | undefined;
   if (typeof body?.id === 'string' && typeof body.meta?.versionId === 'string') {
     return { id: body.id, versionId: body.meta.versionId };

@@ -13,6 +13,11 @@ export interface LoadOptions {
   warmupSeconds: number;
   /** The request sequence each connection loops over (see autocannon's `requests`). */
   requests: autocannon.Request[];
+  /**
+   * Measure a fixed batch of this many requests instead of `seconds` (the warm-up still runs
+   * for `warmupSeconds`); req/s is then the batch over its elapsed time.
+   */
+  amount?: number;
   /** Defaults for every request, e.g. the method or headers. */
   method?: string;
   headers?: Record<string, string>;
@@ -38,7 +43,7 @@ export interface LoadResult {
    * the server's CPU use: what one fully available core would serve, which (unlike req/s) holds
    * up when other processes compete for the machine.
    */
-  server: { peakRssMB: number; cpuCores: number; rpsPerCore: number };
+  server: { peakRssMB: number; peakAnonRssMB: number; cpuCores: number; cpuSeconds: number; rpsPerCore: number };
   /** This (load generator) process's CPU use during the measured part; 1.0 is one core. */
   loadGeneratorCpuCores: number;
   /** CPU used by anything else on the machine meanwhile (other processes competing for cores). */
@@ -49,17 +54,23 @@ function statusCodes(result: autocannon.Result): Record<string, number> {
   return Object.fromEntries(Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => [code, Number(count)]));
 }
 
-async function cannon(options: LoadOptions, seconds: number, connections: number): Promise<autocannon.Result> {
-  return await autocannon({
+/** An autocannon run, and when its last response arrived (autocannon itself ends runs only on whole seconds). */
+async function cannon(options: LoadOptions, seconds: number, connections: number, amount?: number): Promise<{ result: autocannon.Result; lastResponseAt: number }> {
+  let lastResponseAt = 0;
+  const instance = autocannon({
     url: options.server.origin,
     connections,
-    duration: seconds,
+    ...(amount ? { amount } : { duration: seconds }),
     timeout: 10,
     ...(options.method && { method: options.method }),
     ...(options.headers && { headers: options.headers }),
     ...(options.body !== undefined && { body: options.body }),
     requests: options.requests,
   });
+  instance.on('response', () => {
+    lastResponseAt = performance.now();
+  });
+  return { result: await instance, lastResponseAt };
 }
 
 export async function runLoad(options: LoadOptions): Promise<LoadResult> {
@@ -67,7 +78,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   server.assertAlive();
   let warmup: LoadResult['warmup'];
   if (options.warmupSeconds > 0) {
-    const w = await cannon(options, options.warmupSeconds, options.connections);
+    const { result: w } = await cannon(options, options.warmupSeconds, options.connections);
     warmup = { seconds: w.duration, requests: w.requests.total, non2xx: w.non2xx, errors: w.errors, statusCodes: statusCodes(w) };
     server.assertAlive();
   }
@@ -75,10 +86,12 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const cpuBefore = process.cpuUsage();
   const systemBefore = systemBusySeconds();
   const wallBefore = performance.now();
-  const r = await cannon(options, options.seconds, options.connections);
+  const { result: r, lastResponseAt } = await cannon(options, options.seconds, options.connections, options.amount);
   const cpu = process.cpuUsage(cpuBefore);
   const systemBusy = systemBusySeconds() - systemBefore;
   const wall = (performance.now() - wallBefore) / 1000;
+  // A fixed batch lasts until its last response, not until autocannon's next whole second.
+  const batchSeconds = options.amount && lastResponseAt > wallBefore ? (lastResponseAt - wallBefore) / 1000 : r.duration;
   const window = closeWindow();
   const generatorCores = (cpu.user + cpu.system) / 1e6 / wall;
   const otherCores = Math.max(0, systemBusy / wall - window.cpuCores - generatorCores);
@@ -86,9 +99,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   return {
     name: options.name,
     connections: options.connections,
-    seconds: r.duration,
+    seconds: options.amount ? round(batchSeconds, 3) : r.duration,
     requests: r.requests.total,
-    rps: r.requests.average,
+    rps: options.amount ? (batchSeconds > 0 ? r.requests.total / batchSeconds : 0) : r.requests.average,
     latencyMs: { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, mean: r.latency.average },
     non2xx: r.non2xx,
     errors: r.errors,
@@ -97,8 +110,10 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     warmup,
     server: {
       peakRssMB: round(window.peakRssBytes / MB, 1),
+      peakAnonRssMB: round(window.peakAnonBytes / MB, 1),
       cpuCores: round(window.cpuCores, 2),
-      rpsPerCore: window.cpuCores > 0 ? round(r.requests.average / window.cpuCores) : 0,
+      cpuSeconds: round(window.cpuSeconds, 2),
+      rpsPerCore: window.cpuSeconds > 0 ? round(r.requests.total / window.cpuSeconds) : 0,
     },
     loadGeneratorCpuCores: round(generatorCores, 2),
     otherCpuCores: round(otherCores, 2),

@@ -19,7 +19,7 @@ export function mulberry32(seed: number): () => number {
 }
 
 /** Mixes a seed and an index into one well-spread 32-bit seed. */
-function mix(seed: number, index: number): number {
+export function mix(seed: number, index: number): number {
   let h = (seed ^ Math.imul(index + 0x9e3779b9, 0x85ebca6b)) >>> 0;
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
@@ -64,25 +64,25 @@ export class Rng {
 }
 
 // Family names with their Chinese characters where the patient is likely to carry both forms.
-const CHINESE_FAMILIES: ReadonlyArray<readonly [string, string]> = [
+export const CHINESE_FAMILIES: ReadonlyArray<readonly [string, string]> = [
   ['Chan', '陳'], ['Wong', '黃'], ['Lee', '李'], ['Cheung', '張'], ['Lau', '劉'], ['Ho', '何'],
   ['Ng', '吳'], ['Leung', '梁'], ['Lam', '林'], ['Tsang', '曾'], ['Yip', '葉'], ['Chow', '周'],
   ['Kwok', '郭'], ['Tang', '鄧'], ['Fung', '馮'], ['Mak', '麥'], ['Tse', '謝'], ['Lo', '羅'],
   ['Yeung', '楊'], ['Choi', '蔡'], ['Law', '羅'], ['Siu', '蕭'], ['Kwan', '關'], ['Poon', '潘'],
 ];
-const CHINESE_GIVEN: ReadonlyArray<readonly [string, string]> = [
+export const CHINESE_GIVEN: ReadonlyArray<readonly [string, string]> = [
   ['Tai Man', '大文'], ['Siu Ming', '小明'], ['Ka Yan', '嘉欣'], ['Wing Sze', '詠詩'], ['Chi Keung', '志強'],
   ['Mei Ling', '美玲'], ['Kin Wai', '健偉'], ['Hoi Yan', '凱欣'], ['Wai Kit', '偉傑'], ['Yuk Lan', '玉蘭'],
   ['Ka Ho', '家豪'], ['Pui Shan', '佩珊'], ['Chun Hei', '俊曦'], ['Man Ki', '敏琪'], ['Hon Ming', '漢明'],
   ['Sze Wan', '詩韻'], ['Kwok Wing', '國榮'], ['Lai Fong', '麗芳'], ['Tsz Long', '梓朗'], ['Hiu Tung', '曉彤'],
 ];
-const ENGLISH_GIVEN_MALE = ['John', 'Michael', 'David', 'Peter', 'Kenneth', 'Raymond', 'Eric', 'Jason', 'Anthony', 'Samuel', 'Thomas', 'Daniel'];
-const ENGLISH_GIVEN_FEMALE = ['Mary', 'Karen', 'Winnie', 'Grace', 'Jennifer', 'Cindy', 'Joyce', 'Emily', 'Vivian', 'Catherine', 'Sarah', 'Angela'];
-const OTHER_FAMILIES = ['Smith', "O'Brien", 'Patel', 'Santos', 'Nguyen', 'Khan', 'García', 'Müller', 'Reyes', 'Sharma', 'Dela Cruz', 'Johnson'];
-const OTHER_GIVEN_MALE = ['James', 'Rajesh', 'Miguel', 'Ahmed', 'Jonas', 'Arjun', 'José', 'William'];
-const OTHER_GIVEN_FEMALE = ['Maria', 'Priya', 'Fatima', 'Anna', 'Sofia', 'Aisha', 'Elena', 'Charlotte'];
+export const ENGLISH_GIVEN_MALE = ['John', 'Michael', 'David', 'Peter', 'Kenneth', 'Raymond', 'Eric', 'Jason', 'Anthony', 'Samuel', 'Thomas', 'Daniel'];
+export const ENGLISH_GIVEN_FEMALE = ['Mary', 'Karen', 'Winnie', 'Grace', 'Jennifer', 'Cindy', 'Joyce', 'Emily', 'Vivian', 'Catherine', 'Sarah', 'Angela'];
+export const OTHER_FAMILIES = ['Smith', "O'Brien", 'Patel', 'Santos', 'Nguyen', 'Khan', 'García', 'Müller', 'Reyes', 'Sharma', 'Dela Cruz', 'Johnson'];
+export const OTHER_GIVEN_MALE = ['James', 'Rajesh', 'Miguel', 'Ahmed', 'Jonas', 'Arjun', 'José', 'William'];
+export const OTHER_GIVEN_FEMALE = ['Maria', 'Priya', 'Fatima', 'Anna', 'Sofia', 'Aisha', 'Elena', 'Charlotte'];
 
-const DISTRICTS: ReadonlyArray<readonly [string, string]> = [
+export const DISTRICTS: ReadonlyArray<readonly [string, string]> = [
   ['Central and Western', 'Hong Kong Island'], ['Wan Chai', 'Hong Kong Island'], ['Eastern', 'Hong Kong Island'],
   ['Southern', 'Hong Kong Island'], ['Yau Tsim Mong', 'Kowloon'], ['Sham Shui Po', 'Kowloon'],
   ['Kowloon City', 'Kowloon'], ['Wong Tai Sin', 'Kowloon'], ['Kwun Tong', 'Kowloon'], ['Sha Tin', 'New Territories'],
@@ -90,7 +90,7 @@ const DISTRICTS: ReadonlyArray<readonly [string, string]> = [
   ['Tsuen Wan', 'New Territories'], ['Kwai Tsing', 'New Territories'], ['Sai Kung', 'New Territories'],
   ['Islands', 'New Territories'], ['North', 'New Territories'],
 ];
-const STREETS = ['Nathan Road', "Queen's Road Central", 'Hennessy Road', 'King\'s Road', 'Castle Peak Road', 'Tai Po Road',
+export const STREETS = ['Nathan Road', "Queen's Road Central", 'Hennessy Road', 'King\'s Road', 'Castle Peak Road', 'Tai Po Road',
   'Prince Edward Road West', 'Shau Kei Wan Road', 'Des Voeux Road', 'Tuen Mun Heung Sze Wui Road', 'Sha Tin Centre Street', 'Lung Cheung Road'];
 const ESTATES = ['Mei Foo Sun Chuen', 'Taikoo Shing', 'City One Shatin', 'Lok Fu Estate', 'Kingswood Villas', 'Laguna City',
   'Whampoa Garden', 'South Horizons', 'Heng Fa Chuen', 'Amoy Gardens'];

@@ -5,9 +5,9 @@ import { repoRoot } from './server-process.js';
 
 /** Printing a scenario's results and writing them to .bench/<scenario>.json. */
 
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+export const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
-function table(header: string[], rows: string[][], rightAlignFrom = 1): string {
+export function table(header: string[], rows: string[][], rightAlignFrom = 1): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells.map((c, i) => (i >= rightAlignFrom ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0))).join('  ');
@@ -22,7 +22,9 @@ export function formatReport(report: ScenarioReport): string {
     `   ${s.connections} connections, ${s.seconds} s per run after ${s.warmupSeconds} s warm-up; ` +
       `${report.environment.cpus} CPUs (${report.environment.cpuModel}), node ${report.environment.node}; server log: ${s.serverLog}`,
   );
+  // Scalars only: structured set-up details are in the JSON file (and the scenario's notes).
   const setup = Object.entries(report.setup)
+    .filter(([, v]) => v === null || typeof v !== 'object')
     .map(([k, v]) => `${k}=${typeof v === 'number' ? fmt(v, Number.isInteger(v) ? 0 : 1) : String(v)}`)
     .join(', ');
   if (setup) out.push(`   setup: ${setup}`);
@@ -53,6 +55,7 @@ export function formatReport(report: ScenarioReport): string {
     '   req/s/core = req/s per server core used (the Node server is single-threaded: ~its ceiling on an idle core).',
   );
   out.push(`   peak server RSS over the whole run: ${fmt(report.server.peakRssMB, 1)} MB; request log written: ${fmt(report.server.logBytes / 1024 / 1024, 1)} MB`);
+  if (report.notes?.length) out.push('', ...report.notes);
   if (report.targets.length) {
     out.push('');
     out.push(

@@ -1,6 +1,7 @@
 import { core } from './core.js';
 import { formatReport, writeReport } from './report.js';
 import { settingsFromEnv, type Scenario } from './scenario.js';
+import { search } from './search.js';
 import { buildServer } from './server-process.js';
 
 /**
@@ -14,11 +15,14 @@ import { buildServer } from './server-process.js';
  * Environment: BENCH_SECONDS (10), BENCH_WARMUP_SECONDS (2), BENCH_CONNECTIONS (32),
  * BENCH_PATIENTS (10000), BENCH_PRELOAD_CONCURRENCY (16), BENCH_SERVER_LOG (file|null),
  * BENCH_KEEP=1 (keep temp dir), BENCH_SKIP_BUILD=1, BENCH_SERVER_NODE_ARGS (e.g. "--cpu-prof
- * --cpu-prof-dir=/tmp/prof"), BENCH_ONLY (runs to do, e.g. "read,vread"), BENCH_TIMEOUT_SECONDS
- * (overall limit).
+ * --cpu-prof-dir=/tmp/prof"), BENCH_ONLY (runs to do, e.g. "read,vread"; for search the shapes
+ * token,reference,date,name,chain,include and/or indexing), BENCH_TIMEOUT_SECONDS (overall limit).
+ * search: BENCH_RESOURCES (100000; 500 at least), BENCH_INGEST_CONCURRENCY (32),
+ * BENCH_SEARCH_CONNECTIONS (8), BENCH_INDEX_BATCH (5000). It takes about 15-20 minutes at the
+ * defaults on 2 cores (BENCH_RESOURCES=5000 BENCH_SECONDS=3: about 4); see search.ts.
  */
 
-const SCENARIOS: Scenario[] = [core];
+const SCENARIOS: Scenario[] = [core, search];
 
 function select(args: string[]): Scenario[] {
   const names = args.filter((a) => a !== '--');
@@ -36,7 +40,8 @@ async function main(): Promise<number> {
 
   // Everything stops by itself: a generous overall limit, after which the exit hook kills servers.
   const perScenario = 180 + 8 * (settings.seconds + settings.warmupSeconds + 5);
-  const limit = Number(process.env.BENCH_TIMEOUT_SECONDS) || 300 + scenarios.length * perScenario;
+  const budget = scenarios.reduce((sum, s) => sum + (s.timeLimitSeconds?.(settings) ?? perScenario), 0);
+  const limit = Number(process.env.BENCH_TIMEOUT_SECONDS) || 300 + budget;
   setTimeout(() => {
     console.error(`\nbench: overall time limit of ${limit} s reached; stopping`);
     process.exit(2);

@@ -75,12 +75,16 @@ export interface ScenarioReport {
   failed: boolean;
   /** Why the scenario broke off, when it did; `runs` then holds what was measured before. */
   error?: string;
+  /** Scenario-specific findings printed after the runs (extra tables, match counts, ...). */
+  notes?: string[];
 }
 
 export interface Scenario {
   name: string;
   description: string;
   run(settings: BenchSettings): Promise<ScenarioReport>;
+  /** Seconds the scenario may take at most with these settings (run.ts's overall time limit); a default when absent. */
+  timeLimitSeconds?(settings: BenchSettings): number;
 }
 
 export function environment(): ScenarioReport['environment'] {

@@ -40,6 +40,8 @@ const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
 interface ProcSample {
   at: number;
   rssBytes: number;
+  /** Anonymous memory (heap, stacks, SQLite's page cache): what RSS holds besides mapped files. */
+  anonBytes: number;
   cpuTicks: number;
 }
 
@@ -47,12 +49,13 @@ function readProc(pid: number): ProcSample | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rss = /^VmRSS:\s+(\d+)\s+kB/m.exec(status);
+    const anon = /^RssAnon:\s+(\d+)\s+kB/m.exec(status);
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const ticks = Number(fields[11]) + Number(fields[12]);
     if (!rss?.[1]) return undefined;
-    return { at: performance.now(), rssBytes: Number(rss[1]) * 1024, cpuTicks: ticks };
+    return { at: performance.now(), rssBytes: Number(rss[1]) * 1024, anonBytes: Number(anon?.[1] ?? rss[1]) * 1024, cpuTicks: ticks };
   } catch {
     return undefined; // the process is gone
   }
@@ -75,8 +78,15 @@ export function systemBusySeconds(): number {
 /** What a window of samples says about the server: peak RSS and CPU use over the window. */
 export interface ProcWindow {
   peakRssBytes: number;
+  /**
+   * Peak anonymous RSS: RSS without file-backed pages, e.g. the database file memory-mapped by
+   * SQLite (mmap_size), which the kernel can drop at will.
+   */
+  peakAnonBytes: number;
   /** Server CPU time over wall time; 1.0 is one core fully busy. */
   cpuCores: number;
+  /** Server CPU time over the window, seconds. */
+  cpuSeconds: number;
   samples: number;
 }
 
@@ -119,12 +129,17 @@ export class ProcSampler {
 
 function summarize(samples: ProcSample[]): ProcWindow {
   let peak = 0;
-  for (const s of samples) peak = Math.max(peak, s.rssBytes);
+  let peakAnon = 0;
+  for (const s of samples) {
+    peak = Math.max(peak, s.rssBytes);
+    peakAnon = Math.max(peakAnon, s.anonBytes);
+  }
   const a = samples[0];
   const b = samples[samples.length - 1];
   const seconds = a && b ? (b.at - a.at) / 1000 : 0;
-  const cpuCores = a && b && seconds > 0 ? (b.cpuTicks - a.cpuTicks) / CLOCK_TICKS_PER_SECOND / seconds : 0;
-  return { peakRssBytes: peak, cpuCores, samples: samples.length };
+  const cpuSeconds = a && b ? (b.cpuTicks - a.cpuTicks) / CLOCK_TICKS_PER_SECOND : 0;
+  const cpuCores = seconds > 0 ? cpuSeconds / seconds : 0;
+  return { peakRssBytes: peak, peakAnonBytes: peakAnon, cpuCores, cpuSeconds, samples: samples.length };
 }
 
 export interface ServerProcessOptions {
@@ -136,6 +151,8 @@ export interface ServerProcessOptions {
   log?: 'file' | 'null';
   /** Keep the temporary directory (database and log) after stop(). */
   keep?: boolean;
+  /** An existing database file to serve (e.g. after a restart) instead of a fresh one in the temp dir. */
+  sqlitePath?: string;
   startTimeoutMs?: number;
   sampleIntervalMs?: number;
 }
@@ -195,7 +212,7 @@ export class ServerProcess {
       NODE_ENV: 'production',
       PORT: String(port),
       HOST: '127.0.0.1',
-      SQLITE_PATH: join(dir, 'fhir.sqlite'),
+      SQLITE_PATH: options.sqlitePath ?? join(dir, 'fhir.sqlite'),
       LOG_LEVEL: 'info',
       ...options.env,
     });
