@@ -26,7 +26,27 @@ export interface ServerConfig {
    * conditional operations see nothing.
    */
   searchIndexing: boolean;
+  /** production: only configured keys are trusted, never the development key. */
+  mode: 'development' | 'production';
+  auth: {
+    issuers: string[];
+    audience: string;
+    /** A JSON Web Key Set file of trusted public keys (e.g. an identity provider's). */
+    jwksFile?: string;
+    /** An identity provider's JWKS URL, fetched and cached. */
+    jwksUrl?: string;
+    /** The private JWK that signs this server's access tokens (required in production for /auth/token). */
+    signingKeyFile?: string;
+    /** Development only: where the development key is kept (made on first start). */
+    devKeyFile: string;
+    /** The registered backend clients (SMART Backend Services). */
+    clientsFile?: string;
+    tokenLifetimeSeconds: number;
+  };
 }
+
+export const DEFAULT_ISSUER = 'ehealth-fhir-server';
+export const DEFAULT_AUDIENCE = 'ehealth-fhir';
 
 function integer(value: string | undefined, fallback: number, name: string): number {
   if (value === undefined || value === '') return fallback;
@@ -51,7 +71,21 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     pagingSecret: env.PAGING_SECRET ? Buffer.from(env.PAGING_SECRET, 'utf8') : randomBytes(32),
     logLevel: env.LOG_LEVEL ?? 'info',
     searchIndexing: env.SEARCH_INDEXING !== 'off',
+    mode: env.EHEALTH_MODE === 'production' ? 'production' : 'development',
+    auth: {
+      issuers: (env.AUTH_ISSUER ?? DEFAULT_ISSUER).split(',').map((s) => s.trim()).filter(Boolean),
+      audience: env.AUTH_AUDIENCE ?? DEFAULT_AUDIENCE,
+      devKeyFile: env.AUTH_DEV_KEY_FILE ?? './data/dev-signing-key.json',
+      tokenLifetimeSeconds: integer(env.AUTH_TOKEN_LIFETIME_SECONDS, 300, 'AUTH_TOKEN_LIFETIME_SECONDS'),
+    },
   };
+  if (env.EHEALTH_MODE && env.EHEALTH_MODE !== 'production' && env.EHEALTH_MODE !== 'development') {
+    throw new Error('EHEALTH_MODE must be development or production');
+  }
+  if (env.AUTH_JWKS_FILE) config.auth.jwksFile = env.AUTH_JWKS_FILE;
+  if (env.AUTH_JWKS_URL) config.auth.jwksUrl = env.AUTH_JWKS_URL;
+  if (env.AUTH_SIGNING_KEY_FILE) config.auth.signingKeyFile = env.AUTH_SIGNING_KEY_FILE;
+  if (env.AUTH_CLIENTS_FILE) config.auth.clientsFile = env.AUTH_CLIENTS_FILE;
   if (env.BASE_URL) config.baseUrl = env.BASE_URL.replace(/\/+$/, '');
   if (env.MONGODB_URI) config.mongodbUri = env.MONGODB_URI;
   if (env.MONGODB_DATABASE) config.mongodbDatabase = env.MONGODB_DATABASE;

@@ -1,3 +1,4 @@
+import { authFromConfig } from './auth/from-config.js';
 import { readConfig } from './config.js';
 import { allResourceTypes, preloadDefinitions } from './fhir/definitions.js';
 import { precompileValidators } from './fhir/validation.js';
@@ -20,6 +21,8 @@ const app = await buildServer({
   pagingSecret: config.pagingSecret,
   ...(config.baseUrl && { baseUrl: config.baseUrl }),
   searchIndexing: config.searchIndexing,
+  auth: await authFromConfig(config),
+  publicProviders: true,
   log: { level: config.logLevel },
 });
 
@@ -36,4 +39,7 @@ process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 
 await app.listen({ port: config.port, host: config.host });
-app.log.info({ store: store.kind, port: config.port }, 'FHIR server ready');
+app.log.info({ store: store.kind, port: config.port, mode: config.mode }, 'FHIR server ready');
+if (config.mode === 'development') {
+  app.log.info(`development mode: tokens signed with ${config.auth.devKeyFile} are accepted; mint one with \`npm run token -- operator\``);
+}

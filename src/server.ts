@@ -1,6 +1,11 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
-import { capabilityStatement, type SoftwareInfo } from './fhir/capability.js';
+import { BackendServices } from './auth/backend-services.js';
+import { trustedKeys } from './auth/keys.js';
+import type { AuthSetup } from './auth/setup.js';
+import { InvalidToken, TokenVerifier } from './auth/tokens.js';
+import { serverCapabilityStatement } from './capability-statement.js';
+import type { SoftwareInfo } from './fhir/capability.js';
 import { HistoryService } from './fhir/history.js';
 import { PageTokens } from './fhir/page-token.js';
 import { ResourceService } from './fhir/resource-service.js';
@@ -9,11 +14,20 @@ import { FhirError } from './fhir/outcome.js';
 import { installErrorHandling } from './http/errors.js';
 import { negotiate } from './http/negotiation.js';
 import { OneLineRequestLog, requestSerializers } from './http/logging.js';
+import { requireAuthentication } from './http/authentication.js';
+import { authRoutes } from './http/routes/auth.js';
 import { historyRoutes } from './http/routes/history.js';
+import { operationRoutes } from './http/routes/operations.js';
+import { publicRoutes } from './http/routes/public.js';
 import { instanceRoutes } from './http/routes/instance.js';
 import { metadataRoutes } from './http/routes/metadata.js';
 import { searchRoutes } from './http/routes/search.js';
 import { methodNotAllowedRoutes, trackRoutes } from './http/routes/unsupported-methods.js';
+import { participationGuard } from './participation/guard.js';
+import { operationDefinition, OPERATIONS } from './participation/operations.js';
+import { resolvePrincipal } from './participation/principals.js';
+import { Records } from './participation/records.js';
+import { Participation } from './participation/service.js';
 import { plainJsonCodec, type BodyCodec } from './store/codec.js';
 import type { ResourceStore } from './store/port.js';
 
@@ -30,6 +44,9 @@ export interface ServerOptions {
   baseUrl?: string;
   /** False only for measuring indexing cost or bulk loads followed by a reindex. */
   searchIndexing?: boolean;
+  auth: AuthSetup;
+  /** Create HA and DH when they are missing (the real server; test suites start empty). */
+  publicProviders?: boolean;
   /** Request logging; omitted for silence (tests). */
   log?: { level: string; stream?: DestinationStream };
 }
@@ -69,11 +86,43 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const resources = new ResourceService(options.store, codec, searches, options.searchIndexing ?? true);
   const history = new HistoryService(options.store, codec, tokens, options);
 
+  const records = new Records(resources, searches, codec);
+  const participation = new Participation(records);
+  if (options.publicProviders) await participation.providers.ensurePublicProviders(options.baseUrl ?? 'http://localhost/fhir');
+
+  const { auth } = options;
+  const verifier = new TokenVerifier(trustedKeys({ local: auth.trustedKeys, ...(auth.remoteJwksUrl && { remoteJwksUrl: auth.remoteJwksUrl }) }), {
+    issuers: auth.issuers,
+    audience: auth.audience,
+    clockToleranceSeconds: 30,
+  });
+  const authenticate = async (token: string) => {
+    const principal = await resolvePrincipal(await verifier.verify(token), records);
+    if (!principal) throw new InvalidToken('The token names a principal that is not registered here');
+    return principal;
+  };
+
   const routes = trackRoutes(app);
-  metadataRoutes(app, capabilityStatement(options.software));
-  historyRoutes(app, history);
-  instanceRoutes(app, resources);
-  await searchRoutes(app, searches);
-  methodNotAllowedRoutes(app, routes);
+  // Public and authenticated routes are sibling scopes: no path is exempted by string matching.
+  await app.register(async (open) => {
+    metadataRoutes(open, serverCapabilityStatement(options.software));
+    publicRoutes(open, participation.providers, OPERATIONS.map((spec) => operationDefinition(spec, options.software.releaseDate)));
+    await authRoutes(open, {
+      clients: new BackendServices(auth.clients),
+      signingKey: auth.signingKey,
+      issuer: auth.issuers[0]!,
+      audience: auth.audience,
+      lifetimeSeconds: auth.tokenLifetimeSeconds,
+    });
+  });
+  await app.register(async (secured) => {
+    requireAuthentication(secured, authenticate);
+    operationRoutes(secured, OPERATIONS.filter((spec) => !spec.public), participation);
+    historyRoutes(secured, history);
+    instanceRoutes(secured, resources, participationGuard);
+    await searchRoutes(secured, searches);
+  });
+  // A wrong method on a known path is a 405 for anyone: it says nothing about any record.
+  await app.register(async (rest) => methodNotAllowedRoutes(rest, routes));
   return app;
 }

@@ -1,6 +1,8 @@
 import type {
   CapabilityStatement,
   CapabilityStatementRestResource,
+  CapabilityStatementRestResourceOperation,
+  CapabilityStatementRestSecurity,
   CapabilityStatementRestResourceSearchParam,
 } from 'fhir/r4.js';
 import { allResourceTypes } from './definitions.js';
@@ -61,7 +63,14 @@ function revIncludes(type: string): string[] {
   return revIncludesByTarget.get(type) ?? [];
 }
 
-function resourceCapability(type: string): CapabilityStatementRestResource {
+/** What the rooms above FHIR add to the statement: their operations and the security service. */
+export interface CapabilityAdditions {
+  /** Operations by resource type; 'System' for system-level ones. */
+  operations: Map<string, CapabilityStatementRestResourceOperation[]>;
+  security: CapabilityStatementRestSecurity;
+}
+
+function resourceCapability(type: string, operations: CapabilityStatementRestResourceOperation[] | undefined): CapabilityStatementRestResource {
   const params = [...searchParameters(type).values()].filter(SEARCHABLE);
   const references = params.filter((p) => p.type === 'reference' && p.expression);
   return {
@@ -78,10 +87,11 @@ function resourceCapability(type: string): CapabilityStatementRestResource {
     searchInclude: ['*', ...references.map((p) => `${type}:${p.code}`)],
     searchRevInclude: revIncludes(type),
     searchParam: params.map(searchParam),
+    ...(operations?.length && { operation: operations }),
   };
 }
 
-export function capabilityStatement(software: SoftwareInfo): CapabilityStatement {
+export function capabilityStatement(software: SoftwareInfo, additions?: CapabilityAdditions): CapabilityStatement {
   const common = [...searchParameters('Patient').values()].filter((d) => d.code.startsWith('_') && SEARCHABLE(d));
   return {
     resourceType: 'CapabilityStatement',
@@ -103,9 +113,11 @@ export function capabilityStatement(software: SoftwareInfo): CapabilityStatement
           'Search: every R4 search parameter, indexed at write time; _sort, _count, _total, _include/_revinclude (with :iterate), ' +
           'chaining, _has, compartment search on Patient, and cursor paging (self, first, next, previous). Unknown parameters are ' +
           'reported in the searchset (Prefer: handling=strict makes them a 400). Conditional operations use the full search.',
-        resource: [...allResourceTypes()].map(resourceCapability),
+        ...(additions && { security: additions.security }),
+        resource: [...allResourceTypes()].map((type) => resourceCapability(type, additions?.operations.get(type))),
         interaction: [{ code: 'history-system' }, { code: 'search-system' }],
         searchParam: common.map(searchParam),
+        ...(additions?.operations.get('System') && { operation: additions.operations.get('System') }),
       },
     ],
   };

@@ -38,6 +38,12 @@ export interface Conditional {
   baseUrl: string;
 }
 
+/**
+ * A check on a write against the version it replaces (undefined for a new resource), run
+ * inside the write so it sees the same previous version the write expects. Throws to refuse.
+ */
+export type WriteGuard = (next: JsonResource, previous: JsonResource | undefined) => void;
+
 export class ResourceService {
   private readonly conditionalLock = new KeyedLock();
 
@@ -81,26 +87,26 @@ export class ResourceService {
     return this.decode(stored);
   }
 
-  async create(resourceType: string, body: unknown, baseUrl: string, ifNoneExist?: Conditional): Promise<WriteResult> {
+  async create(resourceType: string, body: unknown, baseUrl: string, ifNoneExist?: Conditional, guard?: WriteGuard): Promise<WriteResult> {
     requireKnownType(resourceType);
     const resource = checkResource(body, resourceType);
-    if (ifNoneExist === undefined) return this.put(resource, randomUUID(), null, baseUrl);
+    if (ifNoneExist === undefined) return this.put(resource, randomUUID(), null, baseUrl, guard);
     return this.conditionalLock.run(resourceType, async () => {
       const matches = await this.matches(resourceType, ifNoneExist);
       if (matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
       if (matches.length === 1) return { ...this.decode(matches[0]!), status: 200 as const };
-      return this.put(resource, randomUUID(), null, baseUrl);
+      return this.put(resource, randomUUID(), null, baseUrl, guard);
     });
   }
 
-  async update(resourceType: string, id: string, body: unknown, baseUrl: string, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+  async update(resourceType: string, id: string, body: unknown, baseUrl: string, ifMatch?: ExpectedVersion, guard?: WriteGuard): Promise<WriteResult> {
     requireKnownType(resourceType);
     requireValidId(id);
     const resource = checkResource(body, resourceType, id);
-    return this.put(resource, id, ifMatch, baseUrl);
+    return this.put(resource, id, ifMatch, baseUrl, guard);
   }
 
-  async conditionalUpdate(resourceType: string, conditional: Conditional, body: unknown, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+  async conditionalUpdate(resourceType: string, conditional: Conditional, body: unknown, ifMatch?: ExpectedVersion, guard?: WriteGuard): Promise<WriteResult> {
     requireKnownType(resourceType);
     const resource = checkResource(body, resourceType);
     return this.conditionalLock.run(resourceType, async () => {
@@ -111,14 +117,14 @@ export class ResourceService {
         if (resource.id !== undefined && resource.id !== match.id) {
           throw badRequest(`The body's id does not match the resource the criteria found`, [`${resourceType}.id`]);
         }
-        return this.put(resource, match.id, ifMatch, conditional.baseUrl);
+        return this.put(resource, match.id, ifMatch, conditional.baseUrl, guard);
       }
       const id = typeof resource.id === 'string' ? resource.id : randomUUID();
-      return this.put(resource, id, ifMatch, conditional.baseUrl);
+      return this.put(resource, id, ifMatch, conditional.baseUrl, guard);
     });
   }
 
-  async patch(resourceType: string, id: string, patch: unknown, baseUrl: string, ifMatch?: ExpectedVersion): Promise<WriteResult> {
+  async patch(resourceType: string, id: string, patch: unknown, baseUrl: string, ifMatch?: ExpectedVersion, guard?: WriteGuard): Promise<WriteResult> {
     const current = await this.read(resourceType, id);
     if (ifMatch !== undefined && ifMatch !== current.stored.versionId) {
       throw preconditionFailed(`${resourceType}/${id} is at version ${current.stored.versionId}, not ${ifMatch}`);
@@ -129,7 +135,7 @@ export class ResourceService {
     }
     const resource = checkResource(patched, resourceType, id);
     // Expect the version the patch was computed against, so a concurrent write is never lost.
-    return this.put(resource, id, current.stored.versionId, baseUrl);
+    return this.put(resource, id, current.stored.versionId, baseUrl, guard);
   }
 
   async delete(resourceType: string, id: string, ifMatch?: ExpectedVersion): Promise<DeleteResult> {
@@ -162,7 +168,7 @@ export class ResourceService {
    * Stores a new version. `expected`: null = the id must be new; a number = If-Match;
    * undefined = any current version.
    */
-  private async put(resource: JsonResource, id: string, expected: number | null | undefined, baseUrl: string): Promise<WriteResult> {
+  private async put(resource: JsonResource, id: string, expected: number | null | undefined, baseUrl: string, guard?: WriteGuard): Promise<WriteResult> {
     const { resourceType, id: _ignored, meta, ...rest } = resource;
     const clientMeta = (meta ?? {}) as Record<string, unknown>;
     const index = this.searchIndexing ? indexResource(resource, { localBase: baseUrl }) : { entries: [], sortKeys: {} };
@@ -177,6 +183,12 @@ export class ResourceService {
       );
     try {
       const previous = expected === null ? undefined : await this.store.readCurrent(resourceType, id);
+      if (guard) {
+        const before = previous && !previous.deleted && previous.body !== undefined ? (JSON.parse(this.codec.decode(previous.body)) as JsonResource) : undefined;
+        guard(resource, before);
+        // Pin the write to the version the guard judged, so a concurrent write cannot slip between.
+        if (expected === undefined) expected = previous ? previous.versionId : null;
+      }
       const stored = await this.store.write({ resourceType, id, renderBody, index, ...(expected !== undefined && { expectedVersion: expected }) });
       const created = expected === null || !previous || previous.deleted;
       return { ...this.decode(stored), status: created ? 201 : 200 };

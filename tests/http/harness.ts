@@ -3,22 +3,29 @@ import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fas
 import { afterAll, beforeAll } from 'vitest';
 import { buildServer, type ServerOptions } from '../../src/server.js';
 import { software } from '../../src/software.js';
+import type { AuthSetup } from '../../src/auth/setup.js';
 import type { ResourceStore } from '../../src/store/port.js';
+import { SUPER_CLIENT, testAuth, tokenFor } from '../auth-fixture.js';
 
 /** Builds the real app on a fresh store for one suite, and a terse way to call it. */
 
 export interface TestServer {
   app: FastifyInstance;
   store: ResourceStore;
+  /**
+   * Calls the app as a backend client allowed everything, unless the request carries its own
+   * Authorization header (an empty one sends none).
+   */
   request(options: InjectOptions): Promise<LightMyRequestResponse>;
   create(resource: Record<string, unknown>): Promise<Record<string, any>>;
 }
 
 export const FHIR_JSON = { 'content-type': 'application/fhir+json' };
 
-export function serverOptions(store: ResourceStore, overrides: Partial<ServerOptions> = {}): ServerOptions {
+export async function serverOptions(store: ResourceStore, overrides: Partial<ServerOptions> = {}, auth: Partial<AuthSetup> = {}): Promise<ServerOptions> {
   return {
     store,
+    auth: await testAuth(auth),
     software,
     bodyLimit: 16 * 1024 * 1024,
     defaultPageSize: 20,
@@ -30,14 +37,20 @@ export function serverOptions(store: ResourceStore, overrides: Partial<ServerOpt
 }
 
 /** Registers beforeAll/afterAll hooks; the returned object is filled in before tests run. */
-export function useServer(open: () => Promise<ResourceStore>, overrides: Partial<ServerOptions> = {}): TestServer {
+export function useServer(open: () => Promise<ResourceStore>, overrides: Partial<ServerOptions> = {}, auth: Partial<AuthSetup> = {}): TestServer {
   const server = {} as TestServer;
   beforeAll(async () => {
     server.store = await open();
-    server.app = await buildServer(serverOptions(server.store, overrides));
-    server.request = (options) => server.app.inject(options);
+    server.app = await buildServer(await serverOptions(server.store, overrides, auth));
+    const authorization = `Bearer ${await tokenFor(SUPER_CLIENT, { lifetimeSeconds: 3600 })}`;
+    server.request = (options) => {
+      const headers = { ...(options.headers ?? {}) } as Record<string, string>;
+      if (!('authorization' in headers)) headers.authorization = authorization;
+      else if (headers.authorization === '') delete headers.authorization;
+      return server.app.inject({ ...options, headers });
+    };
     server.create = async (resource) => {
-      const res = await server.app.inject({ method: 'POST', url: `/fhir/${String(resource.resourceType)}`, headers: FHIR_JSON, payload: resource });
+      const res = await server.request({ method: 'POST', url: `/fhir/${String(resource.resourceType)}`, headers: FHIR_JSON, payload: resource });
       if (res.statusCode !== 201) throw new Error(`create failed: ${res.statusCode} ${res.body}`);
       return res.json();
     };

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { ResourceService } from '../../fhir/resource-service.js';
+import type { ResourceService, WriteGuard } from '../../fhir/resource-service.js';
 import { parseIfMatch } from '../../fhir/versioning.js';
 import { baseUrl, header, rawQuery } from '../request.js';
 import { sendDeleted, sendRead, sendWrite } from '../respond.js';
@@ -16,7 +16,8 @@ interface VersionParams extends InstanceParams {
   vid: string;
 }
 
-export function instanceRoutes(app: FastifyInstance, resources: ResourceService): void {
+/** `guard` checks every write made through these routes against the version it replaces. */
+export function instanceRoutes(app: FastifyInstance, resources: ResourceService, guard?: WriteGuard): void {
   app.get<{ Params: InstanceParams }>('/fhir/:type/:id', async (request, reply) => {
     const result = await resources.read(request.params.type, request.params.id);
     return sendRead(request, reply, result);
@@ -30,26 +31,26 @@ export function instanceRoutes(app: FastifyInstance, resources: ResourceService)
   app.post<{ Params: TypeParams }>('/fhir/:type', async (request, reply) => {
     const ifNoneExist = header(request, 'if-none-exist');
     const base = baseUrl(request);
-    const result = await resources.create(request.params.type, request.body, base, ifNoneExist === undefined ? undefined : { query: ifNoneExist, baseUrl: base });
+    const result = await resources.create(request.params.type, request.body, base, ifNoneExist === undefined ? undefined : { query: ifNoneExist, baseUrl: base }, guard);
     const message = result.status === 201 ? 'Created' : 'A resource matching If-None-Exist already exists; nothing was created';
     return sendWrite(request, reply, result, result.status, message);
   });
 
   app.put<{ Params: InstanceParams }>('/fhir/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
-    const result = await resources.update(type, id, request.body, baseUrl(request), parseIfMatch(header(request, 'if-match')));
+    const result = await resources.update(type, id, request.body, baseUrl(request), parseIfMatch(header(request, 'if-match')), guard);
     return sendWrite(request, reply, result, result.status, result.status === 201 ? 'Created' : 'Updated');
   });
 
   app.put<{ Params: TypeParams }>('/fhir/:type', async (request, reply) => {
     const ifMatch = parseIfMatch(header(request, 'if-match'));
-    const result = await resources.conditionalUpdate(request.params.type, { query: rawQuery(request), baseUrl: baseUrl(request) }, request.body, ifMatch);
+    const result = await resources.conditionalUpdate(request.params.type, { query: rawQuery(request), baseUrl: baseUrl(request) }, request.body, ifMatch, guard);
     return sendWrite(request, reply, result, result.status, result.status === 201 ? 'Created' : 'Updated');
   });
 
   app.patch<{ Params: InstanceParams }>('/fhir/:type/:id', async (request, reply) => {
     const { type, id } = request.params;
-    const result = await resources.patch(type, id, request.body, baseUrl(request), parseIfMatch(header(request, 'if-match')));
+    const result = await resources.patch(type, id, request.body, baseUrl(request), parseIfMatch(header(request, 'if-match')), guard);
     return sendWrite(request, reply, result, 200, 'Patched');
   });
 

@@ -1,0 +1,62 @@
+import { loadOrCreateDevKey } from '../src/auth/keys.js';
+import type { PrincipalClaim } from '../src/auth/principal.js';
+import { issueToken } from '../src/auth/tokens.js';
+import { readConfig } from '../src/config.js';
+
+/**
+ * `npm run token -- <principal> [--lifetime SECONDS] [--scope "system/*.read ..."]` mints a
+ * development token signed with the server's development key. Principals:
+ *   practitioner-role/ID   an HCProf account or user administrator
+ *   patient/ID             a patient
+ *   related-person/ID      a substitute decision maker
+ *   operator[/NAME]        the registration office
+ *   client/ID              a backend client (default scope system/*.read)
+ */
+
+function claimFrom(arg: string, scope: string): PrincipalClaim {
+  const [kind, id] = arg.split('/', 2) as [string, string | undefined];
+  const need = () => {
+    if (!id) throw new Error(`${kind} needs an id: ${kind}/ID`);
+    return id;
+  };
+  switch (kind.toLowerCase()) {
+    case 'practitioner-role':
+    case 'practitionerrole':
+      return { kind: 'account', practitionerRoleId: need() };
+    case 'patient':
+      return { kind: 'patient', patientId: need() };
+    case 'related-person':
+    case 'relatedperson':
+      return { kind: 'sdm', relatedPersonId: need() };
+    case 'operator':
+    case 'registration-office':
+      return { kind: 'registration-office', staffId: id ?? 'operator' };
+    case 'client':
+    case 'system':
+      return { kind: 'system', clientId: need(), scopes: scope.split(/\s+/).filter(Boolean) };
+    default:
+      throw new Error(`unknown principal '${arg}': use practitioner-role/ID, patient/ID, related-person/ID, operator or client/ID`);
+  }
+}
+
+const args = process.argv.slice(2);
+const option = (name: string) => {
+  const at = args.indexOf(name);
+  if (at < 0) return undefined;
+  const [, value] = args.splice(at, 2);
+  return value;
+};
+try {
+  const lifetime = Number(option('--lifetime') ?? 3600);
+  const scope = option('--scope') ?? 'system/*.read';
+  const principal = args[0];
+  if (!principal) throw new Error('usage: npm run token -- <practitioner-role/ID | patient/ID | related-person/ID | operator | client/ID> [--lifetime SECONDS] [--scope SCOPES]');
+  const config = readConfig();
+  if (config.mode === 'production') throw new Error('EHEALTH_MODE=production: development tokens are never accepted there, so none are made');
+  if (!Number.isInteger(lifetime) || lifetime <= 0 || lifetime > 86_400) throw new Error('--lifetime is a number of seconds, at most a day');
+  const key = await loadOrCreateDevKey(config.auth.devKeyFile);
+  console.log(await issueToken(claimFrom(principal, scope), { key, issuer: config.auth.issuers[0]!, audience: config.auth.audience, lifetimeSeconds: lifetime }));
+} catch (error) {
+  console.error(`token: ${(error as Error).message}`);
+  process.exit(2);
+}

@@ -1,0 +1,60 @@
+/**
+ * SMART system scopes (v1 `system/Patient.read`, `.write`, `.*`; v2 `system/Patient.rs`,
+ * `.cruds`) read into what they allow per resource type.
+ */
+
+export interface ScopeGrant {
+  read: boolean;
+  write: boolean;
+}
+
+const SCOPE = /^system\/(\*|[A-Z][A-Za-z]+)\.(read|write|\*|[cruds]+)$/;
+
+export function isSystemScope(scope: string): boolean {
+  const m = SCOPE.exec(scope);
+  if (!m) return false;
+  const rights = m[2]!;
+  // v2 letters must come in the order c, r, u, d, s with no repeats.
+  return ['read', 'write', '*'].includes(rights) || /^c?r?u?d?s?$/.test(rights);
+}
+
+function grantOf(rights: string): ScopeGrant {
+  if (rights === '*') return { read: true, write: true };
+  if (rights === 'read') return { read: true, write: false };
+  if (rights === 'write') return { read: false, write: true };
+  return { read: /[rs]/.test(rights), write: /[cud]/.test(rights) };
+}
+
+/** What a set of scopes allows on one resource type. */
+export function grantFor(scopes: readonly string[], resourceType: string): ScopeGrant {
+  const grant = { read: false, write: false };
+  for (const scope of scopes) {
+    const m = SCOPE.exec(scope);
+    if (!m || (m[1] !== '*' && m[1] !== resourceType)) continue;
+    const g = grantOf(m[2]!);
+    grant.read ||= g.read;
+    grant.write ||= g.write;
+  }
+  return grant;
+}
+
+/** Is `requested` covered by one of `allowed`? (A client may ask for less than it holds.) */
+export function scopeAllowed(requested: string, allowed: readonly string[]): boolean {
+  const m = SCOPE.exec(requested);
+  if (!m || !isSystemScope(requested)) return false;
+  const want = grantOf(m[2]!);
+  const have = grantFor(allowed, m[1] === '*' ? '*' : m[1]!);
+  if (m[1] === '*') {
+    // A wildcard request needs a wildcard grant.
+    const wild = { read: false, write: false };
+    for (const scope of allowed) {
+      const a = SCOPE.exec(scope);
+      if (a?.[1] !== '*') continue;
+      const g = grantOf(a[2]!);
+      wild.read ||= g.read;
+      wild.write ||= g.write;
+    }
+    return (!want.read || wild.read) && (!want.write || wild.write);
+  }
+  return (!want.read || have.read) && (!want.write || have.write);
+}

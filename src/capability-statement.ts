@@ -1,0 +1,28 @@
+import type { CapabilityStatement, CapabilityStatementRestResourceOperation } from 'fhir/r4.js';
+import { capabilityStatement, type SoftwareInfo } from './fhir/capability.js';
+import { canonicalOf, OPERATIONS } from './participation/operations.js';
+
+/** The whole CapabilityStatement: FHIR REST as implemented, plus the operations and security. */
+
+export function serverCapabilityStatement(software: SoftwareInfo): CapabilityStatement {
+  const operations = new Map<string, CapabilityStatementRestResourceOperation[]>();
+  for (const spec of OPERATIONS) {
+    const list = operations.get(spec.resource) ?? [];
+    list.push({ name: spec.code, definition: canonicalOf(spec), documentation: spec.description });
+    operations.set(spec.resource, list);
+  }
+  return capabilityStatement(software, {
+    operations,
+    security: {
+      cors: false,
+      service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }] }],
+      description:
+        'Every request except metadata, /.well-known/smart-configuration, the public HCP register ($hcp-register) and the ' +
+        'OperationDefinitions carries a bearer JWT (signature, issuer, audience, expiry and not-before are checked). Its sub names ' +
+        'the principal: PractitionerRole/{id} (an HCProf account or user administrator), Patient/{id}, RelatedPerson/{id} (an SDM), ' +
+        'registration-office/{staff} or client/{id}. Backend clients (HA/DH bulk exchange) obtain tokens with SMART Backend ' +
+        'Services: POST /auth/token, grant_type=client_credentials with a private_key_jwt assertion; system/ scopes (v1 and v2). ' +
+        'Missing or bad tokens get 401; a principal without the right gets 403.',
+    },
+  });
+}

@@ -1,0 +1,47 @@
+import type { Identifier } from 'fhir/r4.js';
+import type { WriteGuard } from '../fhir/resource-service.js';
+import { FhirError, unprocessable } from '../fhir/outcome.js';
+import { hkicProblem } from './hkic.js';
+import { identityDocumentOf, SYSTEMS } from './rules.js';
+import { readStatus, sameStatus } from './status.js';
+
+/**
+ * Rules every plain REST write must keep (the participation operations write around them):
+ * a participant's status and eHR number change only through the operations, and identity
+ * document numbers are checked wherever they appear.
+ */
+
+type Json = Record<string, unknown>;
+
+const ehrNumbers = (r: Json) =>
+  ((r.identifier as Identifier[] | undefined) ?? []).filter((i) => i.system === SYSTEMS.ehrNumber).map((i) => i.value).sort().join(',');
+
+export function identityDocumentProblems(resource: Json): string[] {
+  const problems: string[] = [];
+  ((resource.identifier as Identifier[] | undefined) ?? []).forEach((identifier, index) => {
+    const doc = identityDocumentOf(identifier.system);
+    if (doc?.checkDigit !== 'hkic' || identifier.value === undefined) return;
+    const problem = hkicProblem(identifier.value);
+    if (problem) problems.push(`${String(resource.resourceType)}.identifier[${index}]: the ${doc.display} number ${problem}`);
+  });
+  return problems;
+}
+
+export const participationGuard: WriteGuard = (next, previous) => {
+  const type = next.resourceType;
+  if (type !== 'Patient' && type !== 'Organization' && type !== 'RelatedPerson' && type !== 'Practitioner') return;
+  const problems = identityDocumentProblems(next);
+  if (problems.length) throw new FhirError(422, problems.map((d) => ({ severity: 'error', code: 'invariant', diagnostics: d })));
+  if (type !== 'Patient' && type !== 'Organization') return;
+
+  const before = previous ?? { resourceType: type };
+  if (!sameStatus(next, before)) {
+    throw unprocessable(`The participation status of a ${type} changes only through its operations ($register, $activate, $withdraw, $suspend, …)`, [`${type}.extension`]);
+  }
+  if (readStatus(next) && next.active !== before.active) {
+    throw unprocessable(`${type}.active mirrors the participation status and changes only through the operations`, [`${type}.active`]);
+  }
+  if (ehrNumbers(next) !== ehrNumbers(before)) {
+    throw unprocessable('The eHR number is assigned at registration and cannot be changed', [`${type}.identifier`]);
+  }
+};

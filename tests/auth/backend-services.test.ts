@@ -1,0 +1,72 @@
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
+import { SignJWT, type JWK } from 'jose';
+import { expect, it } from 'vitest';
+import { CLIENT_ASSERTION_TYPE } from '../../src/auth/backend-services.js';
+import { useServer } from '../http/harness.js';
+import { describeEachStore } from '../store/stores.js';
+
+/** SMART Backend Services: client_credentials with a private_key_jwt assertion at POST /auth/token. */
+
+function clientKey() {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  return { privateKey, publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid: randomUUID(), alg: 'ES256' } };
+}
+const ha = clientKey();
+const stranger = clientKey();
+const TOKEN_URL = 'http://fhir.test/auth/token';
+
+function assertion(options: { key?: typeof ha; iss?: string; aud?: string; jti?: string; exp?: number } = {}): Promise<string> {
+  const key = options.key ?? ha;
+  const iss = options.iss ?? 'ha-bulk';
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'ES256', kid: key.publicJwk.kid! })
+    .setIssuer(iss)
+    .setSubject(iss)
+    .setAudience(options.aud ?? TOKEN_URL)
+    .setJti(options.jti ?? randomUUID())
+    .setExpirationTime(options.exp ?? Math.floor(Date.now() / 1000) + 240)
+    .sign(key.privateKey);
+}
+
+describeEachStore('SMART Backend Services', (open) => {
+  const server = useServer(open, {}, { clients: [{ clientId: 'ha-bulk', name: 'Hospital Authority bulk exchange', jwks: [ha.publicJwk], scopes: ['system/*.read', 'system/Observation.write'] }] });
+  const tokenRequest = (fields: Record<string, string>) =>
+    server.request({ method: 'POST', url: '/auth/token', headers: { authorization: '', 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() });
+  const grant = async (extra: Record<string, string> = {}, jwt?: string) =>
+    tokenRequest({ grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: jwt ?? (await assertion()), scope: 'system/*.read', ...extra });
+
+  it('issues a short-lived token that the FHIR API accepts, limited to the scopes granted', async () => {
+    const res = await grant({ scope: 'system/*.read system/Observation.write' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['cache-control']).toBe('no-store');
+    const body = res.json();
+    expect(body).toMatchObject({ token_type: 'bearer', expires_in: 300, scope: 'system/*.read system/Observation.write' });
+    const headers = { authorization: `Bearer ${body.access_token}` };
+    expect((await server.request({ method: 'GET', url: '/fhir/Observation', headers })).statusCode).toBe(200);
+    const write = await server.request({ method: 'POST', url: '/fhir/Patient', headers: { ...headers, 'content-type': 'application/fhir+json' }, payload: { resourceType: 'Patient' } });
+    expect(write.statusCode).toBe(403);
+  });
+
+  it('refuses a replayed assertion (same jti)', async () => {
+    const jwt = await assertion({ jti: 'once-only' });
+    expect((await grant({}, jwt)).statusCode).toBe(200);
+    const replay = await grant({}, jwt);
+    expect(replay.statusCode).toBe(401);
+    expect(replay.json()).toMatchObject({ error: 'invalid_client' });
+    expect(replay.json().error_description).toMatch(/jti/);
+  });
+
+  it('refuses unknown clients, foreign keys, wrong audiences, long-lived assertions and scopes beyond the registration', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    expect((await grant({}, await assertion({ iss: 'nobody' }))).json().error).toBe('invalid_client');
+    expect((await grant({}, await assertion({ key: { ...stranger, publicJwk: { ...stranger.publicJwk, kid: ha.publicJwk.kid! } } }))).statusCode).toBe(401);
+    expect((await grant({}, await assertion({ aud: 'http://elsewhere/token' }))).statusCode).toBe(401);
+    expect((await grant({}, await assertion({ exp: now + 3600 }))).statusCode).toBe(401);
+    expect((await grant({}, await assertion({ exp: now - 120 }))).statusCode).toBe(401);
+    const scope = await grant({ scope: 'system/*.write' });
+    expect(scope.statusCode).toBe(400);
+    expect(scope.json().error).toBe('invalid_scope');
+    expect((await grant({ grant_type: 'password' })).json().error).toBe('unsupported_grant_type');
+    expect((await grant({ client_assertion_type: 'other' })).json().error).toBe('invalid_request');
+  });
+});
