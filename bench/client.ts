@@ -16,16 +16,17 @@ export class HttpError extends Error {
   }
 }
 
-/** One FHIR request; throws an HttpError unless the status is one of `expect`. */
+/** One FHIR request with extra `headers` (e.g. authorization); throws an HttpError unless the status is one of `expect`. */
 export async function fhirRequest(
   method: string,
   url: string,
   body?: unknown,
   expect: readonly number[] = [200, 201],
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; headers: Headers; json: unknown }> {
   const res = await fetch(url, {
     method,
-    headers: { accept: FHIR_JSON, ...(body !== undefined && { 'content-type': FHIR_JSON }) },
+    headers: { accept: FHIR_JSON, ...(body !== undefined && { 'content-type': FHIR_JSON }), ...headers },
     ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
     signal: AbortSignal.timeout(30_000),
   });
@@ -61,7 +62,7 @@ export async function createAll(
   type: string,
   count: number,
   make: (index: number) => unknown,
-  options: { concurrency?: number; onProgress?: (done: number) => void } = {},
+  options: { concurrency?: number; headers?: Record<string, string>; onProgress?: (done: number) => void } = {},
 ): Promise<CreateAllResult> {
   const concurrency = options.concurrency ?? 16;
   const created = new Array<Created>(count);
@@ -73,7 +74,7 @@ export async function createAll(
     while (!failed && next < count) {
       const i = next++;
       try {
-        const { headers, json } = await fhirRequest('POST', `${baseUrl}/${type}`, make(i), [201]);
+        const { headers, json } = await fhirRequest('POST', `${baseUrl}/${type}`, make(i), [201], options.headers);
         created[i] = createdFrom(headers, json);
       } catch (err) {
         failed = true;

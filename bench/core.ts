@@ -29,6 +29,7 @@ async function preload(server: ServerProcess, count: number, concurrency: number
   process.stdout.write(`   preloading ${count.toLocaleString('en-US')} patients (${concurrency} in parallel) ...`);
   const result = await createAll(server.baseUrl, 'Patient', count, (i) => generatePatient(i), {
     concurrency,
+    headers: server.authHeaders,
     onProgress: (done) => process.stdout.write(done % 5000 === 0 ? ` ${done}` : ''),
   });
   process.stdout.write(` done in ${result.seconds.toFixed(1)} s\n`);
@@ -37,8 +38,8 @@ async function preload(server: ServerProcess, count: number, concurrency: number
 
 /** A read and a vread of one preloaded patient answer what was created: the runs measure real work. */
 async function sanityCheck(server: ServerProcess, created: Created, expected: Patient): Promise<void> {
-  const read = (await fhirRequest('GET', `${server.baseUrl}/Patient/${created.id}`, undefined, [200])).json as StoredPatient;
-  const vread = (await fhirRequest('GET', `${server.baseUrl}/Patient/${created.id}/_history/${created.versionId}`, undefined, [200]))
+  const read = (await fhirRequest('GET', `${server.baseUrl}/Patient/${created.id}`, undefined, [200], server.authHeaders)).json as StoredPatient;
+  const vread = (await fhirRequest('GET', `${server.baseUrl}/Patient/${created.id}/_history/${created.versionId}`, undefined, [200], server.authHeaders))
     .json as StoredPatient;
   for (const got of [read, vread]) {
     if (got.id !== created.id || got.resourceType !== 'Patient' || got.birthDate !== expected.birthDate) {

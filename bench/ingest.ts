@@ -30,6 +30,8 @@ export interface IngestResult {
 
 export interface IngestOptions {
   concurrency: number;
+  /** Extra headers of every create, e.g. authorization. */
+  headers?: Record<string, string>;
   /** Stop early after this many failures (the data set is broken; no point loading the rest). */
   maxFailures?: number;
   onProgress?: (created: number, total: number) => void;
@@ -68,7 +70,7 @@ export async function ingest(baseUrl: string, population: Population, options: I
         try {
           const res = await fetch(`${baseUrl}/${type}`, {
             method: 'POST',
-            headers: { accept: FHIR_JSON, 'content-type': FHIR_JSON },
+            headers: { accept: FHIR_JSON, 'content-type': FHIR_JSON, ...options.headers },
             body,
             signal: AbortSignal.timeout(30_000),
           });

@@ -18,7 +18,7 @@ export interface LoadOptions {
    * for `warmupSeconds`); req/s is then the batch over its elapsed time.
    */
   amount?: number;
-  /** Defaults for every request, e.g. the method or headers. */
+  /** Defaults for every request, e.g. the method or headers (the server's `authorization` is always added). */
   method?: string;
   headers?: Record<string, string>;
   body?: string;
@@ -63,7 +63,7 @@ async function cannon(options: LoadOptions, seconds: number, connections: number
     ...(amount ? { amount } : { duration: seconds }),
     timeout: 10,
     ...(options.method && { method: options.method }),
-    ...(options.headers && { headers: options.headers }),
+    headers: { ...options.headers, authorization: options.server.authorization },
     ...(options.body !== undefined && { body: options.body }),
     requests: options.requests,
   });

@@ -313,7 +313,7 @@ async function settle(live: LiveServer, capMs = SETTLE_CAP_MS): Promise<boolean>
   while (Date.now() < deadline) {
     const started = performance.now();
     try {
-      const res = await fetch(`${live.server.baseUrl}/Organization/settle-check`, { signal: AbortSignal.timeout(Math.max(500, deadline - Date.now())) });
+      const res = await fetch(`${live.server.baseUrl}/Organization/settle-check`, { headers: live.server.authHeaders, signal: AbortSignal.timeout(Math.max(500, deadline - Date.now())) });
       await res.arrayBuffer();
     } catch {
       live.server.assertAlive();
@@ -339,7 +339,7 @@ interface Timed {
 async function timedGet(live: LiveServer, path: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Timed> {
   const started = performance.now();
   try {
-    const res = await fetch(`${live.server.baseUrl}${path}`, { headers: { accept: FHIR_JSON }, signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(`${live.server.baseUrl}${path}`, { headers: { accept: FHIR_JSON, ...live.server.authHeaders }, signal: AbortSignal.timeout(timeoutMs) });
     const text = await res.text();
     const ms = performance.now() - started;
     if (res.status !== 200) return { ms, timedOut: false, error: `GET ${path} answered ${res.status}: ${text.slice(0, 300)}` };
@@ -699,6 +699,7 @@ async function mainPhase(settings: BenchSettings, population: Population, only: 
     const cpuBefore = process.cpuUsage();
     const loaded = await ingest(server.baseUrl, population, {
       concurrency: ingestConcurrency,
+      headers: server.authHeaders,
       onProgress: (done) => process.stdout.write(` ${fmt(done)}`),
     });
     const window = closeWindow();

@@ -4,10 +4,16 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadOrCreateDevKey } from '../src/auth/keys.js';
+import type { PrincipalClaim } from '../src/auth/principal.js';
+import { issueToken } from '../src/auth/tokens.js';
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../src/config.js';
 
 /**
  * The server under test as a separate process: built once, started on a free loopback port with
- * a fresh temporary SQLite file, watched (RSS and CPU sampled from /proc), and stopped.
+ * a fresh temporary SQLite file and development signing key, watched (RSS and CPU sampled from
+ * /proc), and stopped. Benchmark requests carry `authorization`: a token of a backend client
+ * allowed everything, signed with that key.
  */
 
 export const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -158,8 +164,21 @@ export interface ServerProcessOptions {
 }
 
 // Variables the server reads that must not leak in from the caller's shell (a MONGODB_URI there
-// would silently benchmark the wrong store).
-const SERVER_ENV_PREFIXES = ['PORT', 'HOST', 'BASE_URL', 'SQLITE_', 'MONGODB_', 'LOG_LEVEL', 'NODE_OPTIONS'];
+// would silently benchmark the wrong store; AUTH_ and EHEALTH_ settings would change whose
+// tokens it accepts).
+const SERVER_ENV_PREFIXES = ['PORT', 'HOST', 'BASE_URL', 'SQLITE_', 'MONGODB_', 'LOG_LEVEL', 'NODE_OPTIONS', 'AUTH_', 'EHEALTH_'];
+
+/** The benchmark's principal: a backend client that may do everything. */
+const BENCH_CLIENT: PrincipalClaim = { kind: 'system', clientId: 'bench', scopes: ['system/*.*'] };
+/** Longer than any benchmark run, so the token stays valid (and cached by the server) throughout. */
+const TOKEN_LIFETIME_SECONDS = 2 * 60 * 60;
+
+/** An `Authorization` header value the server started with `devKeyFile` accepts. */
+async function benchAuthorization(devKeyFile: string): Promise<string> {
+  const key = await loadOrCreateDevKey(devKeyFile);
+  const token = await issueToken(BENCH_CLIENT, { key, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, lifetimeSeconds: TOKEN_LIFETIME_SECONDS });
+  return `Bearer ${token}`;
+}
 
 /** The node flags of package.json's start script (e.g. the heap limit), so the benchmark runs what production runs. */
 function startScriptNodeFlags(): string[] {
@@ -177,6 +196,8 @@ export class ServerProcess {
   private stopped = false;
   /** RSS once the server first answered, before any load, in bytes. */
   readyRssBytes = 0;
+  /** The `Authorization` header value of every benchmark request (set once the server is ready). */
+  authorization = '';
 
   private constructor(
     private readonly child: ChildProcess,
@@ -204,6 +225,7 @@ export class ServerProcess {
     const dir = mkdtempSync(join(tmpdir(), 'fhir-bench-'));
     const logPath = options.log === 'null' ? undefined : join(dir, 'server.log');
     const out = openSync(logPath ?? '/dev/null', 'a');
+    const devKeyFile = join(dir, 'dev-signing-key.json');
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) {
       if (!SERVER_ENV_PREFIXES.some((p) => k.startsWith(p))) env[k] = v;
@@ -214,6 +236,7 @@ export class ServerProcess {
       HOST: '127.0.0.1',
       SQLITE_PATH: options.sqlitePath ?? join(dir, 'fhir.sqlite'),
       LOG_LEVEL: 'info',
+      AUTH_DEV_KEY_FILE: devKeyFile,
       ...options.env,
     });
     // An absolute script path: the command line is unmistakably this benchmark's server.
@@ -232,6 +255,8 @@ export class ServerProcess {
     try {
       await server.waitUntilReady(options.startTimeoutMs ?? 30_000);
       server.readyRssBytes = server.sampler.sample()?.rssBytes ?? 0;
+      // The server made the key on start-up; the token is signed with it.
+      server.authorization = await benchAuthorization(devKeyFile);
     } catch (err) {
       const tail = server.logTail();
       await server.stop();
@@ -254,6 +279,11 @@ export class ServerProcess {
       await sleep(100);
     }
     throw new Error(`the server did not answer ${this.baseUrl}/metadata within ${timeoutMs / 1000} s`);
+  }
+
+  /** Headers for a plain fetch to the server: the benchmark's token. */
+  get authHeaders(): Record<string, string> {
+    return { authorization: this.authorization };
   }
 
   get alive(): boolean {

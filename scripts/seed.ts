@@ -28,6 +28,7 @@ if (config.mode === 'production') {
 const SYNTHEA = new URL('../../shared/data/synthea-10-patients/', import.meta.url);
 const SUMMARY = join(config.sqlitePath.replace(/[^/]+$/, ''), 'demo-territory.json');
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- FHIR JSON from files and answers, read loosely
 type Json = Record<string, any>;
 type Tokens = Record<string, { claim: PrincipalClaim; note: string }>;
 

@@ -6,6 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
+import { loadOrCreateDevKey } from '../../src/auth/keys.js';
+import { issueToken } from '../../src/auth/tokens.js';
+import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../../src/config.js';
 
 /**
  * A write the server answered 2xx survives `kill -9` of the server process: the real
@@ -25,11 +28,20 @@ async function freePort(): Promise<number> {
   });
 }
 
+const tempDir = mkdtempSync(join(tmpdir(), 'fhir-durability-'));
+/** The development key the server trusts (made by the server on its first start). */
+const devKeyFile = join(tempDir, 'dev-signing-key.json');
+
+/** The caller's environment without settings of the server's authentication (they would change whom it trusts). */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTH_') && !k.startsWith('EHEALTH_')));
+}
+
 async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
     cwd: root,
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
+    env: { ...inheritedEnv(), ...env, AUTH_DEV_KEY_FILE: devKeyFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const base = `http://127.0.0.1:${port}/fhir`;
@@ -53,8 +65,14 @@ async function killHard(child: ChildProcess): Promise<void> {
   await exited;
 }
 
+/** A token of a backend client allowed everything, signed with the key the server trusts. */
+async function bearer(): Promise<Record<string, string>> {
+  const key = await loadOrCreateDevKey(devKeyFile);
+  const token = await issueToken({ kind: 'system', clientId: 'durability-test', scopes: ['system/*.*'] }, { key, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, lifetimeSeconds: 600 });
+  return { authorization: `Bearer ${token}` };
+}
+
 const variants: { name: string; env: () => Record<string, string>; cleanup: () => Promise<void> }[] = [];
-const tempDir = mkdtempSync(join(tmpdir(), 'fhir-durability-'));
 variants.push({ name: 'sqlite', env: () => ({ SQLITE_PATH: join(tempDir, 'fhir.sqlite') }), cleanup: async () => rmSync(tempDir, { recursive: true, force: true }) });
 const mongoUri = process.env.MONGODB_URI;
 if (mongoUri) {
@@ -75,7 +93,8 @@ describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
 
   it('keeps every answered write across kill -9 and restart', { timeout: 180_000 }, async () => {
     const first = await startServer(env());
-    const headers = { 'content-type': 'application/fhir+json' };
+    const auth = await bearer();
+    const headers = { ...auth, 'content-type': 'application/fhir+json' };
     const created: { id: string; version: string }[] = [];
     try {
       for (let i = 0; i < 20; i++) {
@@ -94,10 +113,10 @@ describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
     const second = await startServer(env());
     try {
       for (const { id } of created) {
-        const res = await fetch(`${second.base}/Patient/${id}`);
+        const res = await fetch(`${second.base}/Patient/${id}`, { headers: auth });
         expect(res.status, id).toBe(200);
       }
-      const last = (await (await fetch(`${second.base}/Patient/${created[created.length - 1]!.id}`)).json()) as { gender: string; meta: { versionId: string } };
+      const last = (await (await fetch(`${second.base}/Patient/${created[created.length - 1]!.id}`, { headers: auth })).json()) as { gender: string; meta: { versionId: string } };
       expect(last.gender).toBe('female');
       expect(last.meta.versionId).toBe('2');
     } finally {
