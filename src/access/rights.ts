@@ -57,12 +57,26 @@ export function authorize(principal: Principal, interaction: Interaction, target
   }
 }
 
-/** Search parameters that reach into other resource types, refused to principals limited to some types. */
+/** Who may reach only some resource types, and so may not search across types. */
+function limitedTo(principal: Principal): string | undefined {
+  if (principal.kind === 'registration-office') return 'the registration office (participation records only)';
+  if (principal.kind === 'account' && principal.noClinicalAccess) return `this account (${principal.noClinicalAccess})`;
+  if (principal.kind === 'system' && !grantFor(principal.scopes, '*').read) return "this client (its scopes name some resource types only)";
+  return undefined;
+}
+
+/**
+ * Search parameters that reach into other resource types (_include, _revinclude, _has,
+ * chains) are refused to principals limited to some types: `Patient?_revinclude=Observation:subject`
+ * would otherwise hand them records of a type they may not read.
+ */
 export function refuseCrossTypeSearch(principal: Principal, params: [string, string][]): void {
-  if (principal.kind !== 'registration-office') return;
+  const who = limitedTo(principal);
+  if (!who) return;
   for (const [name] of params) {
-    if (name.startsWith('_has') || name.startsWith('_revinclude') || name.startsWith('_include:iterate')) {
-      throw forbidden(`'${name.split(':')[0]}' is not available to the registration office: it could reach health records`);
+    const base = name.split(':')[0]!;
+    if (base === '_has' || base === '_revinclude' || base === '_include' || name.includes('.')) {
+      throw forbidden(`'${base}${name.includes('.') && !base.startsWith('_') ? ' (a chain)' : ''}' is not available to ${who}: it reaches into other resource types`);
     }
   }
 }

@@ -42,7 +42,14 @@ export interface Conditional {
  * A check on a write against the version it replaces (undefined for a new resource), run
  * inside the write so it sees the same previous version the write expects. Throws to refuse.
  */
-export type WriteGuard = (next: JsonResource, previous: JsonResource | undefined) => void;
+export interface WriteGuard {
+  /** Only writes of these types pay for reading and decoding the previous version. */
+  appliesTo(resourceType: string): boolean;
+  check(next: JsonResource, previous: JsonResource | undefined): void;
+}
+
+/** Retries of a guarded write that lost a race and was not pinned to a version by the client. */
+const GUARDED_WRITE_ATTEMPTS = 20;
 
 export class ResourceService {
   private readonly conditionalLock = new KeyedLock();
@@ -181,19 +188,25 @@ export class ResourceService {
           ...rest,
         }),
       );
-    try {
-      const previous = expected === null ? undefined : await this.store.readCurrent(resourceType, id);
-      if (guard) {
-        const before = previous && !previous.deleted && previous.body !== undefined ? (JSON.parse(this.codec.decode(previous.body)) as JsonResource) : undefined;
-        guard(resource, before);
-        // Pin the write to the version the guard judged, so a concurrent write cannot slip between.
-        if (expected === undefined) expected = previous ? previous.versionId : null;
+    const guarded = guard?.appliesTo(resourceType) ? guard : undefined;
+    for (let attempt = 1; ; attempt++) {
+      let pinned = expected;
+      try {
+        const previous = expected === null ? undefined : await this.store.readCurrent(resourceType, id);
+        if (guarded) {
+          const before = previous && !previous.deleted && previous.body !== undefined ? (JSON.parse(this.codec.decode(previous.body)) as JsonResource) : undefined;
+          guarded.check(resource, before);
+          // Pin the write to the version the guard judged, so a concurrent write cannot slip between.
+          if (pinned === undefined) pinned = previous ? previous.versionId : null;
+        }
+        const stored = await this.store.write({ resourceType, id, renderBody, index, ...(pinned !== undefined && { expectedVersion: pinned }) });
+        const created = pinned === null || !previous || previous.deleted;
+        return { ...this.decode(stored), status: created ? 201 : 200 };
+      } catch (error) {
+        // The client asked for no particular version: judge the newer one and try again.
+        if (error instanceof VersionConflictError && expected === undefined && guarded && attempt < GUARDED_WRITE_ATTEMPTS) continue;
+        throw this.translateConflict(error);
       }
-      const stored = await this.store.write({ resourceType, id, renderBody, index, ...(expected !== undefined && { expectedVersion: expected }) });
-      const created = expected === null || !previous || previous.deleted;
-      return { ...this.decode(stored), status: created ? 201 : 200 };
-    } catch (error) {
-      throw this.translateConflict(error);
     }
   }
 

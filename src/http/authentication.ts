@@ -57,14 +57,15 @@ function gate(request: FastifyRequest): void {
     return;
   }
   if (method === 'GET' || route.endsWith('_search')) {
+    const params = [...new URLSearchParams(rawQuery(request)), ...(request.body instanceof URLSearchParams ? [...request.body] : [])];
     if (compartmentType) {
       authorize(principal, 'read', { resourceType: type!, id: id! });
       authorize(principal, 'search', { resourceType: compartmentType });
+      refuseCrossTypeSearch(principal, params);
     } else if (id !== undefined) {
       authorize(principal, 'read', { resourceType: type!, id });
       return;
     } else {
-      const params = [...new URLSearchParams(rawQuery(request)), ...(request.body instanceof URLSearchParams ? [...request.body] : [])];
       const listed = params.filter(([n]) => n === '_type').flatMap(([, v]) => v.split(','));
       for (const t of type ? [type] : listed.length ? listed : allResourceTypes()) authorize(principal, 'search', { resourceType: t });
       refuseCrossTypeSearch(principal, params);

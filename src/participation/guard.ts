@@ -1,4 +1,5 @@
 import type { Identifier } from 'fhir/r4.js';
+import type { JsonResource } from '../fhir/resource-input.js';
 import type { WriteGuard } from '../fhir/resource-service.js';
 import { FhirError, unprocessable } from '../fhir/outcome.js';
 import { hkicProblem } from './hkic.js';
@@ -27,9 +28,10 @@ export function identityDocumentProblems(resource: Json): string[] {
   return problems;
 }
 
-export const participationGuard: WriteGuard = (next, previous) => {
-  const type = next.resourceType;
-  if (type !== 'Patient' && type !== 'Organization' && type !== 'RelatedPerson' && type !== 'Practitioner') return;
+const GUARDED: ReadonlySet<string> = new Set(['Patient', 'Organization', 'RelatedPerson', 'Practitioner']);
+
+function check(next: JsonResource, previous: JsonResource | undefined): void {
+  const type = next.resourceType as string;
   const problems = identityDocumentProblems(next);
   if (problems.length) throw new FhirError(422, problems.map((d) => ({ severity: 'error', code: 'invariant', diagnostics: d })));
   if (type !== 'Patient' && type !== 'Organization') return;
@@ -44,4 +46,6 @@ export const participationGuard: WriteGuard = (next, previous) => {
   if (ehrNumbers(next) !== ehrNumbers(before)) {
     throw unprocessable('The eHR number is assigned at registration and cannot be changed', [`${type}.identifier`]);
   }
-};
+}
+
+export const participationGuard: WriteGuard = { appliesTo: (type) => GUARDED.has(type), check };

@@ -113,7 +113,8 @@ export class ProviderRegistry {
   async publicRegister(query: { name?: string; address?: string; count: number }, baseUrl: string): Promise<Bundle> {
     const params = ['status=active', 'organization:Organization.active=true'];
     if (query.name) params.push(`organization:Organization.name=${encodeURIComponent(query.name)}`);
-    if (query.address) params.push(`address=${encodeURIComponent(query.address)}`);
+    // "Part of the address" (the OperationDefinition): a street name matches "1 Nathan Road".
+    if (query.address) params.push(`address:contains=${encodeURIComponent(query.address)}`);
     const locations = await this.records.find<Location>('Location', params.join('&'), baseUrl, query.count);
     const entries = [];
     for (const location of locations) {

@@ -73,4 +73,31 @@ describeEachStore('authentication', (open) => {
     const v2 = bearer(await tokenFor({ kind: 'system', clientId: 'v2', scopes: ['system/Observation.cruds'] }));
     expect((await server.request({ method: 'POST', url: '/fhir/Observation', headers: { ...FHIR_JSON, ...v2 }, payload: { resourceType: 'Observation', status: 'final', code: { text: 'x' } } })).statusCode).toBe(201);
   });
+
+  it('principals limited to some types cannot reach other types through includes, _has, chains or compartments', async () => {
+    const patient = await server.create({ resourceType: 'Patient' });
+    await server.create({ resourceType: 'Observation', status: 'final', code: { text: 'secret' }, subject: { reference: `Patient/${patient.id}` } });
+    const reader = bearer(await tokenFor({ kind: 'system', clientId: 'reader', scopes: ['system/Patient.read'] }));
+    const office = bearer(await tokenFor({ kind: 'registration-office', staffId: 'ro-1' }));
+    const reaching = [
+      `/fhir/Patient?_revinclude=Observation:subject`,
+      `/fhir/Patient?_revinclude:iterate=Observation:subject`,
+      `/fhir/Patient?_has:Observation:subject:code:text=secret`,
+      `/fhir/Patient?general-practitioner.name=x`,
+      `/fhir/Patient?general-practitioner:Practitioner.name=x`,
+      `/fhir/Patient?_include=Patient:general-practitioner`,
+      `/fhir/Patient/${patient.id}/Patient?_revinclude=Observation:subject`,
+    ];
+    for (const headers of [reader, office]) {
+      for (const url of reaching) {
+        const res = await server.request({ method: 'GET', url, headers });
+        expect(res.statusCode, url).toBe(403);
+        expect(res.body, url).not.toContain('secret');
+      }
+      expect((await server.request({ method: 'GET', url: `/fhir/Patient?_id=${patient.id}`, headers })).statusCode).toBe(200);
+    }
+    // A client allowed to read everything may search across types.
+    const all = await server.request({ method: 'GET', url: `/fhir/Patient?_id=${patient.id}&_revinclude=Observation:subject` });
+    expect(all.json().entry).toHaveLength(2);
+  });
 });

@@ -176,7 +176,8 @@ export class SearchService {
       const outcome: OperationOutcome = { resourceType: 'OperationOutcome', issue: parsed.ignored };
       entries.push({ resource: outcome, search: { mode: 'outcome' } });
     }
-    const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, entry: entries };
+    // FHIR JSON has no empty arrays: an empty page has no entry element at all.
+    const bundle: Bundle = { resourceType: 'Bundle', type: 'searchset', link, ...(entries.length && { entry: entries }) };
     if (r.total !== undefined) bundle.total = r.total;
     return bundle;
   }
