@@ -2,6 +2,7 @@ import type { Principal } from '../auth/principal.js';
 import { grantFor } from '../auth/scopes.js';
 import { forbidden } from '../access/rights.js';
 import { FhirError } from '../fhir/outcome.js';
+import { startOfDay } from './rules.js';
 
 /** Small shared pieces of the participation services. */
 
@@ -33,7 +34,7 @@ export function nowIso(now: Date): string {
 /** An effective date given by the caller: a valid date or dateTime, not in the future. */
 export function effectiveDate(value: string | undefined, now: Date): string {
   if (value === undefined) return nowIso(now);
-  const t = Date.parse(value);
+  const t = /^\d{4}-\d{2}-\d{2}$/.test(value) ? startOfDay(value) : Date.parse(value);
   if (!/^\d{4}-\d{2}-\d{2}(T.*)?$/.test(value) || Number.isNaN(t)) throw rule(`effectiveDate '${value.slice(0, 40)}' is not a valid date`, ["Parameters.parameter('effectiveDate')"]);
   if (t > now.getTime()) throw rule('effectiveDate may not be in the future: record the change on the day it takes effect', ["Parameters.parameter('effectiveDate')"]);
   return new Date(t).toISOString();

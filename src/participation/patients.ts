@@ -9,7 +9,7 @@ import { identityDocumentProblems } from './guard.js';
 import { normaliseHkic } from './hkic.js';
 import type { Inputs } from './parameters.js';
 import type { Records } from './records.js';
-import { identityDocumentOf, RULES, SDM_RELATIONSHIPS, SYSTEMS, type IdentityDocumentType } from './rules.js';
+import { identityDocumentOf, RULES, SDM_RELATIONSHIPS, startOfDay, SYSTEMS, territoryDate, type IdentityDocumentType } from './rules.js';
 import { readStatus, withStatus } from './status.js';
 
 /**
@@ -38,16 +38,17 @@ function normalisedNumber(doc: Doc): string {
   return doc.type.checkDigit === 'hkic' ? (normaliseHkic(value) ?? value) : value.toUpperCase();
 }
 
-/** Whole years between a date of birth and today (UTC calendar). */
+/** Whole years between a date of birth and today, on the territory's calendar. */
 export function ageInYears(birthDate: string, now: Date): number {
   const [y, m, d] = birthDate.split('-').map(Number) as [number, number, number];
-  let age = now.getUTCFullYear() - y;
-  if (now.getUTCMonth() + 1 < m || (now.getUTCMonth() + 1 === m && now.getUTCDate() < d)) age -= 1;
+  const [ty, tm, td] = territoryDate(now).split('-').map(Number) as [number, number, number];
+  let age = ty - y;
+  if (tm < m || (tm === m && td < d)) age -= 1;
   return age;
 }
 
 function ageInDays(birthDate: string, now: Date): number {
-  return Math.floor((now.getTime() - Date.parse(`${birthDate}T00:00:00Z`)) / 86_400_000);
+  return Math.floor((now.getTime() - startOfDay(birthDate)) / 86_400_000);
 }
 
 export class PatientRegistry {
@@ -116,7 +117,7 @@ export class PatientRegistry {
     if ((patient.identifier ?? []).some((i) => i.system === SYSTEMS.ehrNumber)) throw rule('The eHR number is assigned by the server', ['Patient.identifier']);
     if (!patient.name?.some((n) => n.family || n.text || n.given?.length)) throw rule('A patient is registered with a name', ['Patient.name']);
     if (!patient.birthDate || !/^\d{4}-\d{2}-\d{2}$/.test(patient.birthDate)) throw rule('A full date of birth (YYYY-MM-DD) is required', ['Patient.birthDate']);
-    if (Date.parse(`${patient.birthDate}T00:00:00Z`) > now.getTime()) throw rule('The date of birth is in the future', ['Patient.birthDate']);
+    if (startOfDay(patient.birthDate) > now.getTime()) throw rule('The date of birth is in the future', ['Patient.birthDate']);
     if (!patient.gender) throw rule('Sex is required (administrative gender: male, female, other, unknown)', ['Patient.gender']);
     return docs[0]!;
   }

@@ -1,7 +1,7 @@
 import type { Organization, Patient, Practitioner, PractitionerRole, RelatedPerson } from 'fhir/r4.js';
 import type { Principal, PrincipalClaim } from '../auth/principal.js';
 import type { Records } from './records.js';
-import { PROFESSIONAL_GROUPS, SYSTEMS, USER_ADMINISTRATOR } from './rules.js';
+import { endOfDay, PROFESSIONAL_GROUPS, startOfDay, SYSTEMS, USER_ADMINISTRATOR } from './rules.js';
 import { statusOf } from './status.js';
 
 /**
@@ -13,9 +13,9 @@ import { statusOf } from './status.js';
 export function within(period: { start?: string; end?: string } | undefined, now: Date): boolean {
   if (!period) return true;
   const t = now.getTime();
-  if (period.start && Date.parse(period.start) > t) return false;
-  // A date-only end means the whole of that day.
-  if (period.end && Date.parse(period.end.length === 10 ? `${period.end}T23:59:59.999Z` : period.end) < t) return false;
+  if (period.start && (period.start.length === 10 ? startOfDay(period.start) : Date.parse(period.start)) > t) return false;
+  // A date-only end means the whole of that day, in the territory.
+  if (period.end && (period.end.length === 10 ? endOfDay(period.end) : Date.parse(period.end)) < t) return false;
   return true;
 }
 
@@ -70,7 +70,8 @@ async function resolveAccount(roleId: string, records: Records, now: Date): Prom
   else if (!practitioner) unusable = "This account's professional record does not exist";
 
   let noClinicalAccess: string | undefined;
-  if (!registration) noClinicalAccess = 'This account holder is not a registered healthcare professional';
+  if (practitioner?.resource.active === false) noClinicalAccess = "This account holder's professional record is inactive";
+  else if (!registration) noClinicalAccess = 'This account holder is not a registered healthcare professional';
   else if (registration.problem) noClinicalAccess = "This account holder's professional registration is not valid";
 
   return {

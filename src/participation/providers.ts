@@ -1,5 +1,6 @@
 import type { Bundle, Location, Organization, Parameters } from 'fhir/r4.js';
 import type { Principal } from '../auth/principal.js';
+import { forbidden } from '../access/rights.js';
 import { notFound } from '../fhir/outcome.js';
 import { checkResource } from '../fhir/resource-input.js';
 import { conflict, effectiveDate, nowIso, requireActor, rule } from './checks.js';
@@ -89,7 +90,11 @@ export class ProviderRegistry {
   }
 
   async transition(principal: Principal, action: ProviderTransition, id: string, inputs: Inputs, baseUrl: string): Promise<OperationResult> {
-    const own = principal.kind === 'account' && principal.userAdministrator && principal.organizationId === id && !principal.unusable;
+    const ownAdministrator = principal.kind === 'account' && principal.userAdministrator && principal.organizationId === id;
+    if (action === 'withdraw' && ownAdministrator && principal.unusable) {
+      throw forbidden(`${principal.unusable}; the registration office can withdraw it`);
+    }
+    const own = ownAdministrator && !principal.unusable;
     if (!(action === 'withdraw' && own)) {
       requireActor(principal, ['registration-office'], action === 'withdraw' ? "the registration office or the HCP's own user administrator withdraws an HCP" : `the registration office may ${action} an HCP`);
     }

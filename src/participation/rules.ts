@@ -21,6 +21,17 @@ export const SYSTEMS = {
 
 export const USER_ADMINISTRATOR = 'user-administrator';
 
+/**
+ * Dates without a time (birth dates, validity ends, effective dates) are days in the
+ * territory's time zone (Hong Kong: UTC+8, no daylight saving), not in UTC.
+ */
+export const TERRITORY_UTC_OFFSET = '+08:00';
+const OFFSET_MS = 8 * 3_600_000;
+export const startOfDay = (date: string) => Date.parse(`${date}T00:00:00.000${TERRITORY_UTC_OFFSET}`);
+export const endOfDay = (date: string) => Date.parse(`${date}T23:59:59.999${TERRITORY_UTC_OFFSET}`);
+/** The territory's calendar date at `now`, as YYYY-MM-DD. */
+export const territoryDate = (now: Date) => new Date(now.getTime() + OFFSET_MS).toISOString().slice(0, 10);
+
 interface Coded {
   code: string;
   display: string;
