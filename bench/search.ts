@@ -14,6 +14,7 @@ import {
   type ClinicalFact,
   type IdTable,
   type Population,
+  type PopulationType,
 } from './population.js';
 import { fmt, table } from './report.js';
 import { environment, envInt, target, type BenchSettings, type Scenario, type Target } from './scenario.js';
@@ -402,14 +403,31 @@ async function checkFullSet(live: LiveServer, shape: Shape, probe: Probe): Promi
   return problems;
 }
 
-async function checkTypeTotals(live: LiveServer, created: IngestResult): Promise<{ totals: Record<string, { expected: number; got: number | undefined }>; problems: string[] }> {
+/** Resources of each type the server holds before loading (it creates some itself, e.g. the public providers). */
+async function presentBefore(live: LiveServer): Promise<Record<PopulationType, number>> {
+  const counts = {} as Record<PopulationType, number>;
+  for (const type of RESOURCE_TYPES) {
+    const answer = await timedGet(live, `/${type}?_summary=count`);
+    if (answer.bundle?.total === undefined) throw new Error(`${type}?_summary=count before loading: ${answer.error ?? (answer.timedOut ? 'timed out' : 'no total')}`);
+    counts[type] = answer.bundle.total;
+  }
+  return counts;
+}
+
+async function checkTypeTotals(
+  live: LiveServer,
+  before: Record<PopulationType, number>,
+  created: IngestResult,
+): Promise<{ totals: Record<string, { expected: number; got: number | undefined }>; problems: string[] }> {
   const totals: Record<string, { expected: number; got: number | undefined }> = {};
   const problems: string[] = [];
   for (const type of RESOURCE_TYPES) {
     const answer = await timedGet(live, `/${type}?_summary=count`);
-    totals[type] = { expected: created.createdByType[type], got: answer.bundle?.total };
-    if (answer.bundle?.total !== created.createdByType[type]) {
-      problems.push(`${type}?_summary=count: ${answer.bundle ? `total ${answer.bundle.total}` : (answer.error ?? 'timed out')}, created ${created.createdByType[type]}`);
+    const expected = before[type] + created.createdByType[type];
+    totals[type] = { expected, got: answer.bundle?.total };
+    if (answer.bundle?.total !== expected) {
+      const present = before[type] ? ` + ${before[type]} present before loading` : '';
+      problems.push(`${type}?_summary=count: ${answer.bundle ? `total ${answer.bundle.total}` : (answer.error ?? 'timed out')}, created ${created.createdByType[type]}${present}`);
     }
     if (answer.timedOut) await live.restart(`${type}?_summary=count timed out`);
   }
@@ -692,6 +710,7 @@ async function mainPhase(settings: BenchSettings, population: Population, only: 
   const live = await LiveServer.start({ log: settings.serverLog, keep: settings.keep, nodeArgs: settings.serverNodeArgs });
   try {
     const server = live.server;
+    const before = await presentBefore(live);
     const total = population.phases.reduce((n, p) => n + p.items.length, 0);
     process.stdout.write(`   loading ${fmt(total)} resources (${ingestConcurrency} in parallel) ...`);
     const closeWindow = server.sampler.begin();
@@ -716,7 +735,7 @@ async function mainPhase(settings: BenchSettings, population: Population, only: 
     const dbMB = fileSizeMB(live.dbPath) + fileSizeMB(`${live.dbPath}-wal`);
     if (settings.keep) console.log(`   database (kept): ${live.dbPath}`);
 
-    const typeTotals = await checkTypeTotals(live, loaded);
+    const typeTotals = await checkTypeTotals(live, before, loaded);
     const shapes = buildShapes(population, loaded.ids).filter((s) => s.pool.length && (only.length === 0 || only.includes(s.name)));
     const results: ShapeResult[] = [];
     for (const shape of shapes) results.push(await measureShape(live, settings, shape, connections));
