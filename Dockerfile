@@ -15,6 +15,8 @@ WORKDIR /app
 COPY --from=build /app/package.json /app/package-lock.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# Participation rules and other reviewable data files, read at start (../profiles from dist/).
+COPY profiles ./profiles
 RUN mkdir -p /app/data && chown node:node /app/data
 USER node
 VOLUME /app/data
