@@ -46,6 +46,19 @@ function check(next: JsonResource, previous: JsonResource | undefined): void {
   if (ehrNumbers(next) !== ehrNumbers(before)) {
     throw unprocessable('The eHR number is assigned at registration and cannot be changed', [`${type}.identifier`]);
   }
+  // A registered HCP's establishment type decides its supporting documents and whether it is
+  // a public provider (which cannot be suspended): it is fixed at registration.
+  if (type === 'Organization' && readStatus(next) && establishmentTypes(next) !== establishmentTypes(before)) {
+    throw unprocessable("A registered HCP's establishment type is fixed at registration", ['Organization.type']);
+  }
 }
+
+const establishmentTypes = (r: Json) =>
+  ((r.type as { coding?: { system?: string; code?: string }[] }[] | undefined) ?? [])
+    .flatMap((t) => t.coding ?? [])
+    .filter((c) => c.system === SYSTEMS.establishmentType)
+    .map((c) => c.code)
+    .sort()
+    .join(',');
 
 export const participationGuard: WriteGuard = { appliesTo: (type) => GUARDED.has(type), check };

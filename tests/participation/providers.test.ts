@@ -381,6 +381,9 @@ describeEachStore('healthcare providers', (open) => {
       });
       expectOutcome(patch, 422, 'processing');
 
+      const madePublic = { ...current, type: [{ coding: [{ system: SYSTEMS.establishmentType, code: 'public-ha' }] }] };
+      expectOutcome(await put(madePublic), 422, 'processing', /establishment type is fixed/);
+
       const created = await server.request({ method: 'POST', url: '/fhir/Organization', headers: ro, payload: { ...current, id: undefined } });
       expectOutcome(created, 422, 'processing', /changes only through its operations/);
 
