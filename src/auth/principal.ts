@@ -91,19 +91,3 @@ export function subjectOf(claim: PrincipalClaim): string {
       return `client/${claim.clientId}`;
   }
 }
-
-/** For logs and audit: who, without any personal data. */
-export function describePrincipal(principal: Principal): string {
-  switch (principal.kind) {
-    case 'account':
-      return `PractitionerRole/${principal.accountId}`;
-    case 'patient':
-      return `Patient/${principal.patientId}`;
-    case 'sdm':
-      return `RelatedPerson/${principal.relatedPersonId}`;
-    case 'registration-office':
-      return `registration-office/${principal.staffId}`;
-    case 'system':
-      return `client/${principal.clientId}`;
-  }
-}

@@ -74,4 +74,8 @@ function gate(request: FastifyRequest): void {
   }
   if (type === undefined) return;
   authorize(principal, method === 'DELETE' ? 'delete' : 'write', { resourceType: type, ...(id !== undefined && { id }) });
+  // Conditional writes search too: whether they match must not reveal other types' records.
+  const ifNoneExist = request.headers['if-none-exist'];
+  const criteria = [...new URLSearchParams(rawQuery(request)), ...(typeof ifNoneExist === 'string' ? new URLSearchParams(ifNoneExist) : [])];
+  refuseCrossTypeSearch(principal, criteria);
 }

@@ -1,4 +1,5 @@
 import type { Resource } from 'fhir/r4.js';
+import { FhirError } from '../fhir/outcome.js';
 import type { ResourceService, WriteResult } from '../fhir/resource-service.js';
 import type { SearchService } from '../fhir/search/search-service.js';
 import type { BodyCodec } from '../store/codec.js';
@@ -23,8 +24,10 @@ export class Records {
     try {
       const { stored, json } = await this.resources.read(type, id);
       return { resource: JSON.parse(json!) as T & { id: string }, versionId: stored.versionId };
-    } catch {
-      return undefined;
+    } catch (error) {
+      // Only "not there" means not there: a store failure must not read as an unknown principal.
+      if (error instanceof FhirError && (error.status === 404 || error.status === 410)) return undefined;
+      throw error;
     }
   }
 

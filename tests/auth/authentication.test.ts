@@ -96,6 +96,14 @@ describeEachStore('authentication', (open) => {
       }
       expect((await server.request({ method: 'GET', url: `/fhir/Patient?_id=${patient.id}`, headers })).statusCode).toBe(200);
     }
+    // Conditional writes search as well, so the same rule holds for their criteria.
+    const officeWrite = { ...FHIR_JSON, ...office };
+    const conditionalUpdate = await server.request({ method: 'PUT', url: '/fhir/Patient?_has:Observation:subject:code:text=secret', headers: officeWrite, payload: { resourceType: 'Patient' } });
+    expect(conditionalUpdate.statusCode).toBe(403);
+    const ifNoneExist = await server.request({ method: 'POST', url: '/fhir/Patient', headers: { ...officeWrite, 'if-none-exist': '_has:Observation:subject:code:text=secret' }, payload: { resourceType: 'Patient' } });
+    expect(ifNoneExist.statusCode).toBe(403);
+    const conditionalDelete = await server.request({ method: 'DELETE', url: '/fhir/Patient?general-practitioner.name=x', headers: office });
+    expect(conditionalDelete.statusCode).toBe(403);
     // A client allowed to read everything may search across types.
     const all = await server.request({ method: 'GET', url: `/fhir/Patient?_id=${patient.id}&_revinclude=Observation:subject` });
     expect(all.json().entry).toHaveLength(2);
