@@ -31,11 +31,13 @@ function claimFrom(arg: string, scope: string): PrincipalClaim {
     case 'operator':
     case 'registration-office':
       return { kind: 'registration-office', staffId: id ?? 'operator' };
+    case 'auditor':
+      return { kind: 'auditor', staffId: id ?? 'auditor' };
     case 'client':
     case 'system':
       return { kind: 'system', clientId: need(), scopes: scope.split(/\s+/).filter(Boolean) };
     default:
-      throw new Error(`unknown principal '${arg}': use practitioner-role/ID, patient/ID, related-person/ID, operator or client/ID`);
+      throw new Error(`unknown principal '${arg}': use practitioner-role/ID, patient/ID, related-person/ID, operator, auditor or client/ID`);
   }
 }
 

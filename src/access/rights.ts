@@ -36,6 +36,9 @@ export function authorize(principal: Principal, interaction: Interaction, target
       if (!PARTICIPATION_TYPES.has(resourceType)) throw forbidden('The registration office manages participation records only; it has no access to health records');
       if (writing && resourceType === 'PractitionerRole') throw forbidden("Accounts are managed by the HCP's user administrator ($create-account, $deactivate)");
       return;
+    case 'auditor':
+      if (resourceType !== 'AuditEvent' || writing) throw forbidden('Auditors read the audit trail (AuditEvent) only');
+      return;
     case 'account':
       if (principal.unusable) throw forbidden(principal.unusable);
       if (PARTICIPATION_TYPES.has(resourceType)) {
@@ -60,6 +63,7 @@ export function authorize(principal: Principal, interaction: Interaction, target
 /** Who may reach only some resource types, and so may not search across types. */
 function limitedTo(principal: Principal): string | undefined {
   if (principal.kind === 'registration-office') return 'the registration office (participation records only)';
+  if (principal.kind === 'auditor') return 'an auditor (the audit trail only)';
   if (principal.kind === 'account' && principal.noClinicalAccess) return `this account (${principal.noClinicalAccess})`;
   if (principal.kind === 'system' && !grantFor(principal.scopes, '*').read) return "this client (its scopes name some resource types only)";
   return undefined;

@@ -9,6 +9,7 @@ export type PrincipalClaim =
   | { kind: 'patient'; patientId: string }
   | { kind: 'sdm'; relatedPersonId: string }
   | { kind: 'registration-office'; staffId: string }
+  | { kind: 'auditor'; staffId: string }
   | { kind: 'system'; clientId: string; scopes: string[] };
 
 /** An HCProf account (PractitionerRole): one practitioner at one HCP. */
@@ -44,6 +45,12 @@ export interface RegistrationOfficePrincipal {
   staffId: string;
 }
 
+/** An auditor (privacy officer): reads the audit trail, nothing else. */
+export interface AuditorPrincipal {
+  kind: 'auditor';
+  staffId: string;
+}
+
 /** A backend client (SMART Backend Services), e.g. HA's or DH's bulk exchange. */
 export interface SystemPrincipal {
   kind: 'system';
@@ -51,10 +58,10 @@ export interface SystemPrincipal {
   scopes: string[];
 }
 
-export type Principal = AccountPrincipal | PatientPrincipal | SdmPrincipal | RegistrationOfficePrincipal | SystemPrincipal;
+export type Principal = AccountPrincipal | PatientPrincipal | SdmPrincipal | RegistrationOfficePrincipal | AuditorPrincipal | SystemPrincipal;
 
 const ID = '[A-Za-z0-9\\-.]{1,64}';
-const SUBJECT = new RegExp(`^(PractitionerRole|Patient|RelatedPerson|registration-office|client)/(${ID})$`);
+const SUBJECT = new RegExp(`^(PractitionerRole|Patient|RelatedPerson|registration-office|auditor|client)/(${ID})$`);
 
 /** Reads a token's `sub` (and `scope`) into a claim; undefined when the subject names nothing known. */
 export function claimFromToken(sub: unknown, scope: unknown): PrincipalClaim | undefined {
@@ -71,6 +78,8 @@ export function claimFromToken(sub: unknown, scope: unknown): PrincipalClaim | u
       return { kind: 'sdm', relatedPersonId: id };
     case 'registration-office':
       return { kind: 'registration-office', staffId: id };
+    case 'auditor':
+      return { kind: 'auditor', staffId: id };
     default:
       return { kind: 'system', clientId: id, scopes: typeof scope === 'string' ? scope.split(/\s+/).filter(Boolean) : [] };
   }
@@ -87,6 +96,8 @@ export function subjectOf(claim: PrincipalClaim): string {
       return `RelatedPerson/${claim.relatedPersonId}`;
     case 'registration-office':
       return `registration-office/${claim.staffId}`;
+    case 'auditor':
+      return `auditor/${claim.staffId}`;
     case 'system':
       return `client/${claim.clientId}`;
   }

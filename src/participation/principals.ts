@@ -38,8 +38,9 @@ export function isUserAdministrator(role: PractitionerRole): boolean {
 export async function resolvePrincipal(claim: PrincipalClaim, records: Records, now = new Date()): Promise<Principal | undefined> {
   switch (claim.kind) {
     case 'registration-office':
+    case 'auditor':
     case 'system':
-      return claim.kind === 'system' ? { ...claim } : { kind: 'registration-office', staffId: claim.staffId };
+      return { ...claim };
     case 'patient':
       return (await records.current<Patient>('Patient', claim.patientId)) ? { kind: 'patient', patientId: claim.patientId } : undefined;
     case 'sdm': {
