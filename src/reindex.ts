@@ -1,3 +1,4 @@
+import { accessIndexEntries } from './access/records-of.js';
 import { readConfig } from './config.js';
 import { reindexAll } from './fhir/search/reindex.js';
 import { plainJsonCodec } from './store/codec.js';
@@ -9,6 +10,7 @@ const store = await openStore(config);
 const started = Date.now();
 const total = await reindexAll(store, plainJsonCodec, {
   ...(config.baseUrl && { localBase: config.baseUrl }),
+  derived: accessIndexEntries,
   onProgress: (done) => process.stdout.write(`\rreindexed ${done} resources`),
 });
 await store.close();

@@ -15,6 +15,11 @@ import { installErrorHandling } from './http/errors.js';
 import { negotiate } from './http/negotiation.js';
 import { OneLineRequestLog, requestSerializers } from './http/logging.js';
 import { requireAuthentication } from './http/authentication.js';
+import { installAccessRecording } from './http/access.js';
+import type { AccessRecorder } from './access/events.js';
+import { AccessPolicy } from './access/policy.js';
+import { CareNetwork } from './access/reach.js';
+import { accessIndexEntries } from './access/records-of.js';
 import { authRoutes } from './http/routes/auth.js';
 import { historyRoutes } from './http/routes/history.js';
 import { operationRoutes } from './http/routes/operations.js';
@@ -47,6 +52,8 @@ export interface ServerOptions {
   auth: AuthSetup;
   /** Create HA and DH when they are missing (the real server; test suites start empty). */
   publicProviders?: boolean;
+  /** Where every authenticated request is recorded before its answer leaves (audit trail, notifications). */
+  recorders?: AccessRecorder[];
   /** Request logging; omitted for silence (tests). */
   log?: { level: string; stream?: DestinationStream };
 }
@@ -83,7 +90,14 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const codec = options.codec ?? plainJsonCodec;
   const tokens = new PageTokens(options.pagingSecret);
   const searches = new SearchService(options.store, codec, tokens, options);
-  const resources = new ResourceService(options.store, codec, searches, options.searchIndexing ?? true);
+  const localBase = options.baseUrl ?? 'http://localhost/fhir';
+  const network = new CareNetwork(searches, codec, localBase);
+  const policy = new AccessPolicy(network, localBase);
+  const resources = new ResourceService(options.store, codec, searches, {
+    searchIndexing: options.searchIndexing ?? true,
+    derivedIndex: accessIndexEntries,
+    onWrite: (type) => policy.changed(type),
+  });
   const history = new HistoryService(options.store, codec, tokens, options);
 
   const records = new Records(resources, searches, codec);
@@ -116,9 +130,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   });
   await app.register(async (secured) => {
+    installAccessRecording(secured, { policy, recorders: options.recorders ?? [] });
     requireAuthentication(secured, authenticate);
     operationRoutes(secured, OPERATIONS.filter((spec) => !spec.public), participation);
-    historyRoutes(secured, history);
+    historyRoutes(secured, history, resources);
     instanceRoutes(secured, resources, participationGuard);
     await searchRoutes(secured, searches);
   });

@@ -68,9 +68,17 @@ interface CompiledRule {
   type: SharableTypeCode;
 }
 
+/** What resources of one type can be classified as, whatever their content. */
+export interface PossibleTypes {
+  types: ReadonlySet<SharableTypeCode>;
+  /** Some resources of this type may fall outside the sharable scope. */
+  outOfScope: boolean;
+}
+
 export interface Classifier {
   readonly types: readonly SharableType[];
   classify(resource: unknown): Classification;
+  possibleTypes(resourceType: string): PossibleTypes;
 }
 
 class TableError extends Error {
@@ -203,8 +211,16 @@ export function createClassifier(raw: unknown): Classifier {
   const defaults = new Map(Object.entries(table.defaults));
   const types = Object.freeze(table.types.map((type) => Object.freeze({ ...type })));
 
+  const possible = (resourceType: string): PossibleTypes => {
+    const found = new Set<SharableTypeCode>((byResourceType.get(resourceType) ?? []).map((rule) => rule.type));
+    const fallback = defaults.get(resourceType);
+    if (fallback && !('outOfScope' in fallback)) found.add(fallback.type);
+    return { types: found, outOfScope: !fallback || 'outOfScope' in fallback };
+  };
+
   return {
     types,
+    possibleTypes: possible,
     classify(resource: unknown): Classification {
       if (!isRecord(resource) || typeof resource.resourceType !== 'string' || resource.resourceType === '') {
         return { type: undefined, reason: 'Not a FHIR resource: it has no resourceType' };
@@ -232,3 +248,5 @@ export function classify(resource: unknown): Classification {
 }
 
 export const SHARABLE_TYPES: readonly SharableType[] = CLASSIFIER.types;
+
+export const possibleTypes = (resourceType: string): PossibleTypes => CLASSIFIER.possibleTypes(resourceType);

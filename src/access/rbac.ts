@@ -26,6 +26,10 @@ export interface RbacMatrix {
   mayUpload(group: string, type: SharableTypeCode): boolean;
   /** The sharable types a group may read (none when it is not enabled). */
   readableTypes(group: string): SharableTypeCode[];
+  /** Types holding no patient's data that every account with clinical access may read. */
+  readonly referenceTypes: ReadonlySet<string>;
+  /** HCPs (Organization ids) whose accounts are not under restricted control. */
+  readonly restrictedControlExempt: ReadonlySet<string>;
 }
 
 class MatrixError extends Error {
@@ -68,8 +72,16 @@ function validate(raw: unknown, groupCodes: readonly string[]): Map<string, Grou
 }
 
 /** Builds the matrix from its file's content (exported for tests of the validation). */
+const stringSet = (raw: Record<string, unknown>, key: string): ReadonlySet<string> => {
+  const value = raw[key];
+  if (value === undefined) return new Set();
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw new MatrixError(`"${key}" must be a list of strings`);
+  return new Set(value as string[]);
+};
+
 export function createRbacMatrix(raw: unknown, groupCodes: readonly string[] = RULES.professionalGroups.map((group) => group.code)): RbacMatrix {
   const matrix = validate(raw, groupCodes);
+  const file = raw as Record<string, unknown>;
   const rights = (group: string, type: SharableTypeCode): Rights | undefined => {
     const entry = matrix.get(group);
     return entry?.enabled ? entry.access[type] : undefined;
@@ -79,6 +91,8 @@ export function createRbacMatrix(raw: unknown, groupCodes: readonly string[] = R
     mayRead: (group, type) => rights(group, type)?.read === true,
     mayUpload: (group, type) => rights(group, type)?.upload === true,
     readableTypes: (group) => SHARABLE_TYPE_CODES.filter((type) => rights(group, type)?.read === true),
+    referenceTypes: stringSet(file, 'referenceTypes'),
+    restrictedControlExempt: stringSet(file, 'restrictedControlExempt'),
   };
 }
 

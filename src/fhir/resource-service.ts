@@ -5,8 +5,9 @@ import { KeyedLock } from './keyed-lock.js';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
 import { applyJsonPatch } from './patch.js';
 import { checkResource, requireKnownType, requireValidId, type JsonResource } from './resource-input.js';
-import { indexResource } from './search/indexer.js';
+import { indexResource, type IndexOptions } from './search/indexer.js';
 import type { SearchService } from './search/search-service.js';
+import { SEES_EVERYTHING, type Visibility } from './search/visibility.js';
 
 /**
  * The FHIR interactions on single resources, free of HTTP: each takes plain values and
@@ -36,6 +37,20 @@ export type ExpectedVersion = number | undefined;
 export interface Conditional {
   query: string;
   baseUrl: string;
+  /** What the caller may see: the criteria match only among those resources. */
+  visibility?: Visibility;
+}
+
+/** Whether the caller may see this version of a resource (a hidden one reads as unknown). */
+export type ReadCheck = (resource: JsonResource) => boolean;
+
+export interface ResourceServiceOptions {
+  /** False only for measuring indexing cost or bulk loads followed by a reindex. */
+  searchIndexing?: boolean;
+  /** Index entries the layers above derive from a whole resource. */
+  derivedIndex?: IndexOptions['derived'];
+  /** Told after every stored write (caches of what depends on some types listen). */
+  onWrite?: (resourceType: string, id: string) => void;
 }
 
 /**
@@ -45,7 +60,29 @@ export interface Conditional {
 export interface WriteGuard {
   /** Only writes of these types pay for reading and decoding the previous version. */
   appliesTo(resourceType: string): boolean;
+  /** Adjusts what is about to be written (e.g. stamps who contributed it) before it is checked. */
+  prepare?(next: JsonResource): JsonResource;
   check(next: JsonResource, previous: JsonResource | undefined): void;
+  /** Judges a deletion of the current version; deletions are allowed when absent. */
+  checkDelete?(previous: JsonResource): void;
+}
+
+/** Both guards, in order. */
+export function bothGuards(first: WriteGuard | undefined, second: WriteGuard | undefined): WriteGuard | undefined {
+  if (!first || !second) return first ?? second;
+  return {
+    appliesTo: (type) => first.appliesTo(type) || second.appliesTo(type),
+    prepare: (next) => {
+      const once = first.appliesTo(next.resourceType as string) && first.prepare ? first.prepare(next) : next;
+      return second.appliesTo(once.resourceType as string) && second.prepare ? second.prepare(once) : once;
+    },
+    check: (next, previous) => {
+      for (const guard of [first, second]) if (guard.appliesTo(next.resourceType as string)) guard.check(next, previous);
+    },
+    checkDelete: (previous) => {
+      for (const guard of [first, second]) if (guard.appliesTo(previous.resourceType as string)) guard.checkDelete?.(previous);
+    },
+  };
 }
 
 /** Retries of a guarded write that lost a race and was not pinned to a version by the client. */
@@ -54,16 +91,20 @@ const GUARDED_WRITE_ATTEMPTS = 20;
 export class ResourceService {
   private readonly conditionalLock = new KeyedLock();
 
+  private readonly searchIndexing: boolean;
+
   constructor(
     private readonly store: ResourceStore,
     private readonly codec: BodyCodec,
     private readonly searches: SearchService,
-    private readonly searchIndexing = true,
-  ) {}
+    private readonly options: ResourceServiceOptions = {},
+  ) {
+    this.searchIndexing = options.searchIndexing ?? true;
+  }
 
   /** At most two current matches: enough to tell none, one and several apart. */
   private async matches(resourceType: string, conditional: Conditional): Promise<StoredVersion[]> {
-    const where = await this.searches.criteriaFor(resourceType, conditional.query, conditional.baseUrl);
+    const where = await this.searches.criteriaFor(resourceType, conditional.query, conditional.baseUrl, conditional.visibility ?? SEES_EVERYTHING);
     if (where.length === 0) throw badRequest('A conditional operation needs at least one search criterion');
     return this.searches.find(resourceType, where, 2);
   }
@@ -74,22 +115,31 @@ export class ResourceService {
     return result;
   }
 
-  async read(resourceType: string, id: string): Promise<VersionedResource> {
+  /** Whether the caller may see a stored version; a deletion is judged by the version it deleted. */
+  private async visible(stored: StoredVersion, canSee: ReadCheck | undefined): Promise<boolean> {
+    if (!canSee) return true;
+    let judged: StoredVersion | undefined = stored;
+    if (stored.deleted) judged = stored.versionId > 1 ? await this.store.readVersion(stored.resourceType, stored.id, stored.versionId - 1) : undefined;
+    if (!judged?.body) return false;
+    return canSee(JSON.parse(this.codec.decode(judged.body)) as JsonResource);
+  }
+
+  async read(resourceType: string, id: string, canSee?: ReadCheck): Promise<VersionedResource> {
     requireKnownType(resourceType);
     requireValidId(id);
     const stored = await this.store.readCurrent(resourceType, id);
-    if (!stored) throw notFound(`${resourceType}/${id} is not known`);
+    if (!stored || !(await this.visible(stored, canSee))) throw notFound(`${resourceType}/${id} is not known`);
     if (stored.deleted) throw gone(`${resourceType}/${id} was deleted`);
     return this.decode(stored);
   }
 
-  async vread(resourceType: string, id: string, versionId: string): Promise<VersionedResource> {
+  async vread(resourceType: string, id: string, versionId: string, canSee?: ReadCheck): Promise<VersionedResource> {
     requireKnownType(resourceType);
     requireValidId(id);
     const version = Number(versionId);
     if (!/^[1-9][0-9]{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId.slice(0, 20)}'`);
     const stored = await this.store.readVersion(resourceType, id, version);
-    if (!stored) throw notFound(`${resourceType}/${id} has no version ${version}`);
+    if (!stored || !(await this.visible(stored, canSee))) throw notFound(`${resourceType}/${id} has no version ${version}`);
     if (stored.deleted) throw gone(`Version ${version} of ${resourceType}/${id} is a deletion`);
     return this.decode(stored);
   }
@@ -131,8 +181,8 @@ export class ResourceService {
     });
   }
 
-  async patch(resourceType: string, id: string, patch: unknown, baseUrl: string, ifMatch?: ExpectedVersion, guard?: WriteGuard): Promise<WriteResult> {
-    const current = await this.read(resourceType, id);
+  async patch(resourceType: string, id: string, patch: unknown, baseUrl: string, ifMatch?: ExpectedVersion, guard?: WriteGuard, canSee?: ReadCheck): Promise<WriteResult> {
+    const current = await this.read(resourceType, id, canSee);
     if (ifMatch !== undefined && ifMatch !== current.stored.versionId) {
       throw preconditionFailed(`${resourceType}/${id} is at version ${current.stored.versionId}, not ${ifMatch}`);
     }
@@ -145,29 +195,34 @@ export class ResourceService {
     return this.put(resource, id, current.stored.versionId, baseUrl, guard);
   }
 
-  async delete(resourceType: string, id: string, ifMatch?: ExpectedVersion): Promise<DeleteResult> {
+  async delete(resourceType: string, id: string, ifMatch?: ExpectedVersion, guard?: WriteGuard): Promise<DeleteResult> {
     requireKnownType(resourceType);
     requireValidId(id);
     const current = await this.store.readCurrent(resourceType, id);
+    if (guard?.appliesTo(resourceType) && current && !current.deleted && current.body !== undefined) {
+      guard.checkDelete?.(JSON.parse(this.codec.decode(current.body)) as JsonResource);
+    }
     if (ifMatch !== undefined && ifMatch !== current?.versionId) {
       throw preconditionFailed(`${resourceType}/${id} is not at version ${ifMatch}`);
     }
     if (!current || current.deleted) return {};
     try {
-      return { stored: await this.store.write({ resourceType, id, expectedVersion: current.versionId }) };
+      const stored = await this.store.write({ resourceType, id, expectedVersion: current.versionId });
+      this.options.onWrite?.(resourceType, id);
+      return { stored };
     } catch (error) {
-      if (error instanceof VersionConflictError && ifMatch === undefined) return this.delete(resourceType, id);
+      if (error instanceof VersionConflictError && ifMatch === undefined) return this.delete(resourceType, id, undefined, guard);
       throw this.translateConflict(error);
     }
   }
 
-  async conditionalDelete(resourceType: string, conditional: Conditional): Promise<DeleteResult> {
+  async conditionalDelete(resourceType: string, conditional: Conditional, guard?: WriteGuard): Promise<DeleteResult> {
     requireKnownType(resourceType);
     return this.conditionalLock.run(resourceType, async () => {
       const matches = await this.matches(resourceType, conditional);
       if (matches.length > 1) throw preconditionFailed('The conditional delete criteria match more than one resource');
       const match = matches[0];
-      return match ? this.delete(resourceType, match.id) : {};
+      return match ? this.delete(resourceType, match.id, undefined, guard) : {};
     });
   }
 
@@ -175,10 +230,14 @@ export class ResourceService {
    * Stores a new version. `expected`: null = the id must be new; a number = If-Match;
    * undefined = any current version.
    */
-  private async put(resource: JsonResource, id: string, expected: number | null | undefined, baseUrl: string, guard?: WriteGuard): Promise<WriteResult> {
+  private async put(received: JsonResource, id: string, expected: number | null | undefined, baseUrl: string, guard?: WriteGuard): Promise<WriteResult> {
+    const guarded = guard?.appliesTo(received.resourceType as string) ? guard : undefined;
+    const resource = guarded?.prepare ? guarded.prepare(received) : received;
     const { resourceType, id: _ignored, meta, ...rest } = resource;
     const clientMeta = (meta ?? {}) as Record<string, unknown>;
-    const index = this.searchIndexing ? indexResource(resource, { localBase: baseUrl }) : { entries: [], sortKeys: {} };
+    const index = this.searchIndexing
+      ? indexResource(resource, { localBase: baseUrl, ...(this.options.derivedIndex && { derived: this.options.derivedIndex }) })
+      : { entries: [], sortKeys: {} };
     const renderBody = (versionId: number, lastUpdated: number) =>
       this.codec.encode(
         JSON.stringify({
@@ -188,7 +247,6 @@ export class ResourceService {
           ...rest,
         }),
       );
-    const guarded = guard?.appliesTo(resourceType) ? guard : undefined;
     for (let attempt = 1; ; attempt++) {
       let pinned = expected;
       try {
@@ -200,6 +258,7 @@ export class ResourceService {
           if (pinned === undefined) pinned = previous ? previous.versionId : null;
         }
         const stored = await this.store.write({ resourceType, id, renderBody, index, ...(pinned !== undefined && { expectedVersion: pinned }) });
+        this.options.onWrite?.(resourceType, id);
         const created = pinned === null || !previous || previous.deleted;
         return { ...this.decode(stored), status: created ? 201 : 200 };
       } catch (error) {

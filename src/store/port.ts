@@ -62,6 +62,8 @@ export type FieldTest =
 export type SearchCriterion =
   /** The resource's id is one of these. */
   | { kind: 'id'; ids: string[] }
+  /** The resource is of one of these types (to give each type of a multi-type query its own criteria). */
+  | { kind: 'type'; types: string[] }
   /** lastUpdated (ms) passes every test. */
   | { kind: 'lastUpdated'; tests: { op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'; value: number }[] }
   /** Some index entry of `param` passes every test of at least one alternative. */

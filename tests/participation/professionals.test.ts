@@ -4,6 +4,7 @@ import { canonicalOf, OPERATIONS } from '../../src/participation/operations.js';
 import { RULES, SYSTEMS, USER_ADMINISTRATOR } from '../../src/participation/rules.js';
 import { FHIR_JSON, useServer, type TestServer } from '../http/harness.js';
 import { describeEachStore } from '../store/stores.js';
+import { patientOf } from '../access/territory.js';
 import {
   account,
   createAccount,
@@ -31,11 +32,20 @@ async function clinicWithDoctor(server: TestServer) {
   const admin = await userAdministratorOf(server, hcp.id);
   const doctor = await registerProfessional(server);
   const role = await createAccount(server, hcp.id, doctor.id, { by: admin.headers });
-  return { hcp, admin, doctor, role, headers: await account(role.id) };
+  const patient = await patientOf(server, hcp.id);
+  return { hcp, admin, doctor, role, patient, headers: await account(role.id) };
 }
 
-async function createObservation(server: TestServer, headers: Headers, performer?: string) {
-  const observation = { resourceType: 'Observation', status: 'final', code: { text: 'Blood pressure' }, ...(performer && { performer: [{ reference: `Practitioner/${performer}` }] }) };
+/** A vital-signs Observation for a patient under the HCP's care (uploads must name one). */
+async function createObservation(server: TestServer, headers: Headers, patientId: string, performer?: string) {
+  const observation = {
+    resourceType: 'Observation',
+    status: 'final',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'vital-signs' }] }],
+    code: { text: 'Blood pressure' },
+    subject: { reference: `Patient/${patientId}` },
+    ...(performer && { performer: [{ reference: `Practitioner/${performer}` }] }),
+  };
   return server.request({ method: 'POST', url: '/fhir/Observation', headers: { ...FHIR_JSON, ...headers }, payload: observation });
 }
 
@@ -174,8 +184,8 @@ describeEachStore('healthcare professionals and accounts', (open) => {
 
   describe("what a doctor's account may do", () => {
     it('create and read an Observation; not write an Organization or a Patient; not create accounts', async () => {
-      const { hcp, doctor, headers } = await clinicWithDoctor(server);
-      const created = await createObservation(server, headers);
+      const { hcp, doctor, patient, headers } = await clinicWithDoctor(server);
+      const created = await createObservation(server, headers, patient.id);
       expect(created.statusCode, created.body).toBe(201);
       const read = await server.request({ method: 'GET', url: `/fhir/Observation/${created.json().id}`, headers });
       expect(read.statusCode).toBe(200);
@@ -204,7 +214,12 @@ describeEachStore('healthcare professionals and accounts', (open) => {
       const atHospital = await createAccount(server, hospital.id, doctor.id, { by: hospitalAdmin.headers });
       const clinicToken = await account(atClinic.id);
       const hospitalToken = await account(atHospital.id);
-      for (const headers of [clinicToken, hospitalToken]) expect((await createObservation(server, headers)).statusCode).toBe(201);
+      const clinicPatient = await patientOf(server, clinic.id);
+      const hospitalPatient = await patientOf(server, hospital.id);
+      expect((await createObservation(server, clinicToken, clinicPatient.id)).statusCode).toBe(201);
+      expect((await createObservation(server, hospitalToken, hospitalPatient.id)).statusCode).toBe(201);
+      // Each account reaches its own HCP's patients only.
+      expect((await createObservation(server, hospitalToken, clinicPatient.id)).statusCode).toBe(403);
 
       // The hospital's administrator cannot end the clinic account; the clinic's can.
       expectOutcome(await deactivateCall(server, atClinic.id, hospitalAdmin.headers), 403, 'forbidden');
@@ -216,33 +231,33 @@ describeEachStore('healthcare professionals and accounts', (open) => {
       for (const url of ['/fhir/Observation', `/fhir/Organization/${clinic.id}`, `/fhir/Practitioner/${doctor.id}`]) {
         expectOutcome(await server.request({ method: 'GET', url, headers: clinicToken }), 403, 'forbidden', /deactivated/);
       }
-      expectOutcome(await createObservation(server, clinicToken), 403, 'forbidden', /deactivated/);
-      expect((await createObservation(server, hospitalToken)).statusCode).toBe(201);
+      expectOutcome(await createObservation(server, clinicToken, clinicPatient.id), 403, 'forbidden', /deactivated/);
+      expect((await createObservation(server, hospitalToken, hospitalPatient.id)).statusCode).toBe(201);
       expect((await server.request({ method: 'GET', url: '/fhir/Observation', headers: hospitalToken })).statusCode).toBe(200);
 
       expectOutcome(await deactivateCall(server, atClinic.id, clinicAdmin.headers), 409, 'business-rule', /already inactive/);
       // A new account at the clinic may be made once the old one has ended.
       const again = await createAccount(server, clinic.id, doctor.id, { by: clinicAdmin.headers });
-      expect((await createObservation(server, await account(again.id))).statusCode).toBe(201);
+      expect((await createObservation(server, await account(again.id), clinicPatient.id)).statusCode).toBe(201);
     });
 
     it("suspending the HCP makes its accounts' every read a 403 with the reason; reinstating restores access", async () => {
-      const { hcp, admin, doctor, headers } = await clinicWithDoctor(server);
-      const observation = (await createObservation(server, headers)).json();
+      const { hcp, admin, doctor, patient, headers } = await clinicWithDoctor(server);
+      const observation = (await createObservation(server, headers, patient.id)).json();
       const reads = [
         `/fhir/Observation/${observation.id}`,
         '/fhir/Observation',
         `/fhir/Observation/${observation.id}/_history`,
         `/fhir/Organization/${hcp.id}`,
         '/fhir/Patient',
+        `/fhir/Patient/${patient.id}`,
         `/fhir/Practitioner/${doctor.id}`,
-        '/fhir/_history',
       ];
       for (const url of reads) expect((await server.request({ method: 'GET', url, headers })).statusCode, url).toBe(200);
 
       await transition(server, hcp.id, 'suspend', 'Licence under review');
       for (const url of reads) expectOutcome(await server.request({ method: 'GET', url, headers }), 403, 'forbidden', /healthcare provider is not active/);
-      expectOutcome(await createObservation(server, headers), 403, 'forbidden', /not active/);
+      expectOutcome(await createObservation(server, headers, patient.id), 403, 'forbidden', /not active/);
       // Its user administrator can do nothing either.
       const nurse = await registerProfessional(server, { group: 'nurse' });
       expectOutcome(await createAccountCall(server, hcp.id, nurse.id, false, admin.headers), 403, 'forbidden', /not active/);
@@ -261,8 +276,8 @@ describeEachStore('healthcare professionals and accounts', (open) => {
     });
 
     it('a professional whose registration has lapsed gets 403 for clinical records but may still read participation records', async () => {
-      const { hcp, doctor, headers } = await clinicWithDoctor(server);
-      const observation = (await createObservation(server, headers, doctor.id)).json();
+      const { hcp, doctor, patient, headers } = await clinicWithDoctor(server);
+      const observation = (await createObservation(server, headers, patient.id, doctor.id)).json();
       const revinclude = `/fhir/Practitioner?_id=${doctor.id}&_revinclude=Observation:performer`;
       const before = await server.request({ method: 'GET', url: revinclude, headers });
       expect(before.json().entry.some((e: { resource: { id: string } }) => e.resource.id === observation.id)).toBe(true);
@@ -275,7 +290,7 @@ describeEachStore('healthcare professionals and accounts', (open) => {
 
       expectOutcome(await server.request({ method: 'GET', url: `/fhir/Observation/${observation.id}`, headers }), 403, 'forbidden', /professional registration is not valid/);
       expectOutcome(await server.request({ method: 'GET', url: '/fhir/Observation', headers }), 403, 'forbidden', /professional registration is not valid/);
-      expectOutcome(await createObservation(server, headers), 403, 'forbidden', /professional registration is not valid/);
+      expectOutcome(await createObservation(server, headers, patient.id), 403, 'forbidden', /professional registration is not valid/);
       expect((await server.request({ method: 'GET', url: `/fhir/Organization/${hcp.id}`, headers })).statusCode).toBe(200);
       expect((await server.request({ method: 'GET', url: '/fhir/Organization', headers })).statusCode).toBe(200);
       expect((await server.request({ method: 'GET', url: `/fhir/Practitioner/${doctor.id}`, headers })).statusCode).toBe(200);

@@ -182,6 +182,8 @@ function sortKeyOf(def: SearchParameterDef, values: IndexValue[]): SortKey | und
 export interface IndexOptions {
   /** This server's base URL: absolute references to it are indexed as relative ones. */
   localBase?: string;
+  /** Entries derived by the layers above from the whole resource (e.g. its sharable data type). */
+  derived?: (resource: Record<string, unknown> & { resourceType: string }) => IndexEntry[];
 }
 
 export function indexResource(resource: Record<string, unknown> & { resourceType: string }, options: IndexOptions = {}): ResourceIndex {
@@ -215,6 +217,7 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     const key = sortKeyOf(parameter.def, values);
     if (key) sortKeys[parameter.def.code] = key;
   }
+  if (options.derived) entries.push(...options.derived(resource));
   return { entries, sortKeys };
 }
 

@@ -1,14 +1,14 @@
 import type { BodyCodec } from '../../store/codec.js';
 import type { ResourceStore, SearchCursor } from '../../store/port.js';
 import { allResourceTypes } from '../definitions.js';
-import { indexResource } from './indexer.js';
+import { indexResource, type IndexOptions } from './indexer.js';
 
 /**
  * Recomputes the search index of every current resource, e.g. after the search parameter
  * definitions changed. Pages through the store by cursor, so it runs in bounded memory and
  * leaves alone any resource written again meanwhile (its index is already new).
  */
-export async function reindexAll(store: ResourceStore, codec: BodyCodec, options: { localBase?: string; onProgress?: (done: number) => void } = {}): Promise<number> {
+export async function reindexAll(store: ResourceStore, codec: BodyCodec, options: IndexOptions & { onProgress?: (done: number) => void } = {}): Promise<number> {
   const resourceTypes = [...allResourceTypes()];
   let after: SearchCursor | undefined;
   let done = 0;

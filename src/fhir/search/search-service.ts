@@ -8,6 +8,7 @@ import { compartmentCriterion } from './compartments.js';
 import type { CriteriaContext } from './criteria.js';
 import { referencesOf } from './indexer.js';
 import { parseSearch, type IncludeSpec, type ParsedSearch, type SearchLimits } from './request.js';
+import { restrict, SEES_EVERYTHING, type Visibility } from './visibility.js';
 
 /** Runs searches: selection in the store, then paging, totals, includes and the Bundle. */
 
@@ -20,6 +21,8 @@ export interface SearchInput {
   /** The path the search was made on, relative to the base, e.g. `/Observation`. */
   path: string;
   strict: boolean;
+  /** What the caller may see; everything when omitted. */
+  visibility?: Visibility;
 }
 
 type JsonResource = Record<string, unknown> & { resourceType: string; id: string };
@@ -45,10 +48,11 @@ export class SearchService {
   }
 
   /** Selection criteria for conditional operations: the full search, strictly parsed. */
-  async criteriaFor(resourceType: string, query: string, baseUrl: string): Promise<SearchCriterion[]> {
+  async criteriaFor(resourceType: string, query: string, baseUrl: string, visibility: Visibility = SEES_EVERYTHING): Promise<SearchCriterion[]> {
     const params = [...new URLSearchParams(query)].filter(([n]) => n !== '_format' && n !== '_pretty');
     const parsed = await parseSearch([resourceType], params, this.criteriaContext(baseUrl), { ...this.limits, strict: true });
-    return parsed.where;
+    // No criteria stays no criteria (the caller refuses that); otherwise only what the caller may see.
+    return parsed.where.length ? restrict(parsed.where, [resourceType], visibility) : [];
   }
 
   /** Current resources of one type matching criteria (conditional operations ask for at most 2). */
@@ -84,8 +88,10 @@ export class SearchService {
   async search(input: SearchInput): Promise<Bundle> {
     for (const type of input.resourceTypes) requireKnownType(type);
     const parsed = await parseSearch(input.resourceTypes, input.params, this.criteriaContext(input.baseUrl), { ...this.limits, strict: input.strict });
-    const where = [...parsed.where];
-    if (input.compartment) where.push(compartmentCriterion(input.compartment.type, input.compartment.id, input.resourceTypes[0]!));
+    const visibility = input.visibility ?? SEES_EVERYTHING;
+    const selection = [...parsed.where];
+    if (input.compartment) selection.push(compartmentCriterion(input.compartment.type, input.compartment.id, input.resourceTypes[0]!));
+    const where = restrict(selection, input.resourceTypes, visibility);
     const queryKey = JSON.stringify([input.path, parsed.canonical]);
     const position: Position = parsed.page ? this.tokens.open<Position>(parsed.page, queryKey) : {};
 
@@ -100,17 +106,17 @@ export class SearchService {
     const total = parsed.total === 'none' && !countOnly ? undefined : await this.store.count({ resourceTypes: input.resourceTypes, where });
 
     const matches = page.map((h) => this.decode(h.version));
-    const included = countOnly ? [] : await this.included(matches, parsed, input.baseUrl);
+    const included = countOnly ? [] : await this.included(matches, parsed, input.baseUrl, visibility);
     return this.bundle(input, parsed, { page, matches, included, total, hasNext: position.before ? true : more, hasPrevious: position.before ? more : position.after !== undefined, queryKey });
   }
 
-  private async fetchByIds(type: string, ids: string[]): Promise<JsonResource[]> {
+  private async fetchByIds(type: string, ids: string[], visibility: Visibility): Promise<JsonResource[]> {
     if (ids.length === 0) return [];
-    const hits = await this.store.search({ resourceTypes: [type], where: [{ kind: 'id', ids }], sort: [], limit: ids.length });
+    const hits = await this.store.search({ resourceTypes: [type], where: restrict([{ kind: 'id', ids }], [type], visibility), sort: [], limit: ids.length });
     return hits.map((h) => this.decode(h.version));
   }
 
-  private async included(matches: JsonResource[], parsed: ParsedSearch, baseUrl: string): Promise<JsonResource[]> {
+  private async included(matches: JsonResource[], parsed: ParsedSearch, baseUrl: string, visibility: Visibility): Promise<JsonResource[]> {
     if (!parsed.includes.length && !parsed.revincludes.length) return [];
     const key = (r: { resourceType: string; id: string }) => `${r.resourceType}/${r.id}`;
     const seen = new Set(matches.map(key));
@@ -131,7 +137,7 @@ export class SearchService {
           }
         }
       }
-      for (const [type, ids] of wanted) found.push(...(await this.fetchByIds(type, [...ids])));
+      for (const [type, ids] of wanted) found.push(...(await this.fetchByIds(type, [...ids], visibility)));
       // _revinclude: resources whose reference parameter points at a source.
       for (const spec of parsed.revincludes.filter(applicable)) {
         const byType = new Map<string, string[]>();
@@ -140,7 +146,8 @@ export class SearchService {
           { slot: 0 as const, field: 'system' as const, op: 'eq' as const, value: type },
           { slot: 0 as const, field: 'value' as const, op: 'in' as const, value: ids },
         ]);
-        const hits: SearchHit[] = await this.store.search({ resourceTypes: [spec.sourceType], where: [{ kind: 'entry', param: spec.param, anyOf }], sort: [], limit: MAX_INCLUDED });
+        const where = restrict([{ kind: 'entry', param: spec.param, anyOf }], [spec.sourceType], visibility);
+        const hits: SearchHit[] = await this.store.search({ resourceTypes: [spec.sourceType], where, sort: [], limit: MAX_INCLUDED });
         found.push(...hits.map((h) => this.decode(h.version)));
       }
       const fresh = found.filter((r) => !seen.has(key(r)));

@@ -1,6 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { historyBundle } from '../../fhir/bundle.js';
 import type { HistoryService } from '../../fhir/history.js';
+import { FhirError } from '../../fhir/outcome.js';
+import type { JsonResource } from '../../fhir/resource-input.js';
+import type { ResourceService } from '../../fhir/resource-service.js';
+import { noteTouched } from '../access.js';
 import { baseUrl, queryValue } from '../request.js';
 import { sendJson } from '../respond.js';
 
@@ -12,14 +16,35 @@ function historyParams(request: FastifyRequest): Record<string, string | undefin
   return Object.fromEntries(HISTORY_PARAMS.map((name) => [name, queryValue(request, name)]));
 }
 
-export function historyRoutes(app: FastifyInstance, history: HistoryService): void {
+/**
+ * History lists versions, not current records, so it cannot be narrowed inside the query the
+ * way search is: a caller whose view is checked record by record gets instance history of the
+ * records it may see, and no history across records (search with _lastUpdated does that job).
+ */
+async function checkHistoryAllowed(request: FastifyRequest, resources: ResourceService, resourceType?: string, id?: string): Promise<void> {
+  const canSee = request.view.canSee;
+  if (!canSee) return;
+  if (resourceType === undefined || id === undefined) {
+    throw FhirError.of(403, 'forbidden', 'History across records is not available to HCProf accounts; search with _lastUpdated instead');
+  }
+  try {
+    await resources.read(resourceType, id, canSee);
+  } catch (error) {
+    // A deleted record the caller could see still has a history.
+    if (!(error instanceof FhirError && error.status === 410)) throw error;
+  }
+}
+
+export function historyRoutes(app: FastifyInstance, history: HistoryService, resources: ResourceService): void {
   const answer = async (request: FastifyRequest, path: string, resourceType?: string, id?: string) => {
+    await checkHistoryAllowed(request, resources, resourceType, id);
     const page = await history.list({
       params: historyParams(request),
       ...(resourceType !== undefined && { resourceType }),
       ...(id !== undefined && { id }),
     });
     const base = baseUrl(request);
+    noteTouched(request, page.entries.filter((e) => e.json !== undefined).map((e) => JSON.parse(e.json!) as JsonResource), base);
     return historyBundle(page, base, (params) => `${base}${path}?${new URLSearchParams(params).toString()}`);
   };
 

@@ -5,6 +5,9 @@ import { requireValidId } from '../../fhir/resource-input.js';
 import type { SearchService } from '../../fhir/search/search-service.js';
 import { baseUrl, header, rawQuery } from '../request.js';
 import { sendJson } from '../respond.js';
+import { noteTouched } from '../access.js';
+import type { Bundle } from 'fhir/r4.js';
+import type { JsonResource } from '../../fhir/resource-input.js';
 
 /** Search: type, system and compartment; GET with a query, or POST _search with a form. */
 
@@ -14,6 +17,13 @@ function queryParams(request: FastifyRequest): [string, string][] {
   return [...fromUrl, ...form];
 }
 
+/** Notes whose records a page holds, and answers it. */
+function answer(request: FastifyRequest, reply: FastifyReply, bundle: Bundle) {
+  const resources = (bundle.entry ?? []).filter((e) => e.search?.mode !== 'outcome' && e.resource).map((e) => e.resource as unknown as JsonResource);
+  noteTouched(request, resources, baseUrl(request));
+  return sendJson(request, reply, 200, bundle);
+}
+
 function strict(request: FastifyRequest): boolean {
   return /handling\s*=\s*strict/i.test(header(request, 'prefer') ?? '');
 }
@@ -21,8 +31,8 @@ function strict(request: FastifyRequest): boolean {
 export async function searchRoutes(app: FastifyInstance, searches: SearchService): Promise<void> {
   const typeSearch = async (request: FastifyRequest<{ Params: { type: string } }>, reply: FastifyReply) => {
     const { type } = request.params;
-    const bundle = await searches.search({ resourceTypes: [type], params: queryParams(request), baseUrl: baseUrl(request), path: `/${type}`, strict: strict(request) });
-    return sendJson(request, reply, 200, bundle);
+    const bundle = await searches.search({ resourceTypes: [type], params: queryParams(request), baseUrl: baseUrl(request), path: `/${type}`, strict: strict(request), visibility: request.view.visibility });
+    return answer(request, reply, bundle);
   };
 
   const systemSearch = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -30,8 +40,8 @@ export async function searchRoutes(app: FastifyInstance, searches: SearchService
     const typeList = params.filter(([n]) => n === '_type').flatMap(([, v]) => v.split(','));
     for (const t of typeList) if (!isResourceType(t)) throw badRequest(`_type names an unknown resource type '${t}'`, ['_type']);
     const resourceTypes = typeList.length ? [...new Set(typeList)] : [...allResourceTypes()];
-    const bundle = await searches.search({ resourceTypes, params, baseUrl: baseUrl(request), path: '', strict: strict(request) });
-    return sendJson(request, reply, 200, bundle);
+    const bundle = await searches.search({ resourceTypes, params, baseUrl: baseUrl(request), path: '', strict: strict(request), visibility: request.view.visibility });
+    return answer(request, reply, bundle);
   };
 
   app.get('/fhir/:type', typeSearch);
@@ -47,8 +57,9 @@ export async function searchRoutes(app: FastifyInstance, searches: SearchService
       baseUrl: baseUrl(request),
       path: `/${type}/${id}/${compartmentType}`,
       strict: strict(request),
+      visibility: request.view.visibility,
     });
-    return sendJson(request, reply, 200, bundle);
+    return answer(request, reply, bundle);
   });
 
   // Form-encoded bodies exist only for _search, so the parser lives only in this scope.

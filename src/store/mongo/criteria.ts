@@ -62,6 +62,8 @@ export class CriteriaCompiler {
     switch (criterion.kind) {
       case 'id':
         return { id: { $in: criterion.ids } };
+      case 'type':
+        return { resourceType: { $in: criterion.types } };
       case 'lastUpdated':
         if (criterion.tests.length === 0) return {};
         return { $and: criterion.tests.map((t) => ({ lastUpdated: { [COMPARE[t.op]]: t.value } })) };

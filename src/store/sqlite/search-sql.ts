@@ -68,6 +68,9 @@ class Compiler {
       case 'id':
         if (criterion.ids.length === 0) return { sql: '0', params: [] };
         return { sql: `${c}.id IN (${criterion.ids.map(() => '?').join(', ')})`, params: [...criterion.ids] };
+      case 'type':
+        if (criterion.types.length === 0) return { sql: '0', params: [] };
+        return { sql: `${c}.resource_type IN (${criterion.types.map(() => '?').join(', ')})`, params: [...criterion.types] };
       case 'lastUpdated':
         if (criterion.tests.length === 0) return { sql: '1', params: [] };
         return {

@@ -1,0 +1,142 @@
+import type { AccountPrincipal } from '../auth/principal.js';
+import { FhirError, notFound, unprocessable } from '../fhir/outcome.js';
+import type { JsonResource } from '../fhir/resource-input.js';
+import type { WriteGuard } from '../fhir/resource-service.js';
+import { patientCompartmentParams } from '../fhir/search/compartments.js';
+import { NOTHING, type Visibility } from '../fhir/search/visibility.js';
+import type { SearchCriterion } from '../store/port.js';
+import { classify, possibleTypes, SHARABLE_TYPES, type SharableTypeCode } from './classification.js';
+import { ACCESS_SYSTEMS, RESTRICTED_CODES, UNDER_CARE } from './model.js';
+import { RBAC } from './rbac.js';
+import type { Grants, Reach } from './reach.js';
+import { contributorOf, contributorSource, isPatientBound, isRestricted, patientsOf, SHARABLE_TYPE_PARAM } from './records-of.js';
+
+/**
+ * What one HCProf account may see and change, now: the same rules as search criteria (compiled
+ * into every query) and as checks on single records (reads and writes).
+ */
+
+const forbidden = (diagnostics: string) => FhirError.of(403, 'forbidden', diagnostics);
+const displayOf = (type: SharableTypeCode) => SHARABLE_TYPES.find((t) => t.code === type)?.display ?? type;
+
+function patientIn(resourceType: string, ids: string[]): SearchCriterion {
+  if (ids.length === 0) return NOTHING;
+  if (resourceType === 'Patient') return { kind: 'id', ids };
+  const alternatives = patientCompartmentParams(resourceType).map((param): SearchCriterion[] => [
+    { kind: 'entry', param, anyOf: [[{ slot: 0, field: 'system', op: 'eq', value: 'Patient' }, { slot: 0, field: 'value', op: 'in', value: ids }]] },
+  ]);
+  return alternatives.length === 1 ? alternatives[0]![0]! : { kind: 'or', anyOf: alternatives };
+}
+
+const RESTRICTED: SearchCriterion = {
+  kind: 'entry',
+  param: '_security',
+  anyOf: [[{ slot: 0, field: 'system', op: 'eq', value: ACCESS_SYSTEMS.confidentiality }, { slot: 0, field: 'value', op: 'in', value: [...RESTRICTED_CODES] }]],
+};
+
+export class AccountView {
+  private readonly readable: ReadonlySet<SharableTypeCode>;
+  private readonly uploadable: (type: SharableTypeCode) => boolean;
+  private readonly exempt: boolean;
+  private readonly criteria = new Map<string, SearchCriterion[]>();
+  private readonly reachable: string[];
+
+  constructor(
+    private readonly account: AccountPrincipal,
+    private readonly reach: Reach,
+    private readonly grants: Grants,
+    private readonly localBase: string,
+  ) {
+    const group = account.group ?? '';
+    this.readable = new Set(RBAC.readableTypes(group));
+    this.uploadable = (type) => RBAC.mayUpload(group, type);
+    this.exempt = RBAC.restrictedControlExempt.has(account.organizationId);
+    this.reachable = [...reach.patients];
+  }
+
+  readonly visibility: Visibility = (resourceType) => {
+    let criteria = this.criteria.get(resourceType);
+    if (!criteria) {
+      criteria = this.criteriaFor(resourceType);
+      this.criteria.set(resourceType, criteria);
+    }
+    return criteria;
+  };
+
+  private criteriaFor(resourceType: string): SearchCriterion[] {
+    if (RBAC.referenceTypes.has(resourceType)) return [];
+    const possible = possibleTypes(resourceType);
+    const readable = [...possible.types].filter((t) => this.readable.has(t));
+    if (readable.length === 0) return [NOTHING];
+    const criteria: SearchCriterion[] = [];
+    if (isPatientBound(resourceType)) criteria.push(patientIn(resourceType, this.reachable));
+    // Only where some records of this type may be of a type the group may not read.
+    if (possible.outOfScope || readable.length < possible.types.size) {
+      criteria.push({ kind: 'entry', param: SHARABLE_TYPE_PARAM, anyOf: [[{ slot: 0, field: 'value', op: 'in', value: readable }]] });
+    }
+    if (!this.exempt && isPatientBound(resourceType)) {
+      const granted = [...this.grants.reasons.keys()];
+      const unrestricted: SearchCriterion = { kind: 'not', criterion: RESTRICTED };
+      criteria.push(granted.length ? { kind: 'or', anyOf: [[unrestricted], [patientIn(resourceType, granted)]] } : unrestricted);
+    }
+    return criteria;
+  }
+
+  /** The same rules as `visibility`, on one record. */
+  readonly canSee = (resource: JsonResource): boolean => {
+    const type = resource.resourceType as string;
+    if (RBAC.referenceTypes.has(type)) return true;
+    const sharable = classify(resource).type;
+    if (!sharable || !this.readable.has(sharable)) return false;
+    if (!isPatientBound(type)) return true;
+    const patients = patientsOf(resource, this.localBase);
+    if (!patients.some((p) => this.reach.patients.has(p))) return false;
+    return this.exempt || !isRestricted(resource) || patients.some((p) => this.grants.reasons.has(p));
+  };
+
+  /** The reason given for restricted access to this patient's records, if any. */
+  restrictedReason(patientId: string): string | undefined {
+    return this.grants.reasons.get(patientId);
+  }
+
+  /** Uploads: within the sharable scope, of a type the group may upload, for a reachable patient, amending only the HCP's own records. */
+  readonly guard: WriteGuard = {
+    appliesTo: () => true,
+    prepare: (next) => ({ ...next, meta: { ...((next.meta as Record<string, unknown> | undefined) ?? {}), source: contributorSource(this.account.organizationId) } }),
+    check: (next, previous) => {
+      if (previous) this.checkAmend(previous);
+      const type = next.resourceType as string;
+      const classification = classify(next);
+      if (!classification.type) throw FhirError.of(422, 'business-rule', `Outside the sharable scope of eHealth: ${classification.reason}`, [type]);
+      if (!this.uploadable(classification.type)) {
+        throw forbidden(`Your professional group (${this.account.group ?? 'none'}) may not upload ${displayOf(classification.type)} records`);
+      }
+      if (!isPatientBound(type)) return;
+      const patients = patientsOf(next, this.localBase);
+      if (patients.length === 0) throw unprocessable(`A shared ${type} must name the patient it belongs to`, [type]);
+      const unreachable = patients.find((p) => !this.reach.patients.has(p));
+      if (unreachable !== undefined) {
+        // The same answer whether or not that patient exists.
+        throw forbidden(`Patient/${unreachable} is not a joined patient under this HCP's care with a sharing consent in force`);
+      }
+      if (type === 'EpisodeOfCare' && isCareRelationship(next) && managingOrganization(next) !== `Organization/${this.account.organizationId}`) {
+        throw forbidden("An HCP records care relationships at itself only");
+      }
+    },
+    checkDelete: (previous) => this.checkAmend(previous),
+  };
+
+  private checkAmend(previous: JsonResource): void {
+    const type = previous.resourceType as string;
+    if (!this.canSee(previous)) throw notFound(`${type}/${String(previous.id)} is not known`);
+    if (contributorOf(previous) !== this.account.organizationId) {
+      throw forbidden(`${type}/${String(previous.id)} was contributed by another healthcare provider; only its contributor may amend or delete it`);
+    }
+  }
+}
+
+const isCareRelationship = (resource: JsonResource) =>
+  ((resource.type as { coding?: { system?: string; code?: string }[] }[] | undefined) ?? []).some((t) =>
+    t.coding?.some((c) => c.system === ACCESS_SYSTEMS.careRelationship && c.code === UNDER_CARE),
+  );
+const managingOrganization = (resource: JsonResource) => (resource.managingOrganization as { reference?: string } | undefined)?.reference;

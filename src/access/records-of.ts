@@ -1,0 +1,49 @@
+import type { Coding } from 'fhir/r4.js';
+import { patientCompartmentParams } from '../fhir/search/compartments.js';
+import { referencesOf } from '../fhir/search/indexer.js';
+import type { JsonResource } from '../fhir/resource-input.js';
+import type { IndexEntry } from '../store/port.js';
+import { classify, type SharableTypeCode } from './classification.js';
+import { ACCESS_SYSTEMS, RESTRICTED_CODES } from './model.js';
+import { EHEALTH } from '../participation/rules.js';
+
+/** What the access rules need to know of one record: whose it is, its sharable type, whether it is restricted. */
+
+/** The derived search entry that holds a record's sharable type, so roles can be checked inside a query. */
+export const SHARABLE_TYPE_PARAM = '_sharable-type';
+export const SHARABLE_TYPE_SYSTEM = `${EHEALTH}/CodeSystem/sharable-type`;
+
+export function accessIndexEntries(resource: Record<string, unknown> & { resourceType: string }): IndexEntry[] {
+  const classification = classify(resource);
+  return classification.type ? [{ param: SHARABLE_TYPE_PARAM, values: [{ system: SHARABLE_TYPE_SYSTEM, value: classification.type }] }] : [];
+}
+
+/** Types whose records belong to a patient (the R4 Patient compartment, and Patient itself). */
+export const isPatientBound = (resourceType: string): boolean => resourceType === 'Patient' || patientCompartmentParams(resourceType).length > 0;
+
+/** The patients a record belongs to: the Patient itself, or the patients its compartment references name. */
+export function patientsOf(resource: JsonResource, localBase?: string): string[] {
+  const type = resource.resourceType as string;
+  if (type === 'Patient') return typeof resource.id === 'string' ? [resource.id] : [];
+  const found = new Set<string>();
+  for (const param of patientCompartmentParams(type)) {
+    for (const ref of referencesOf(resource as JsonResource & { resourceType: string }, param, localBase)) if (ref.type === 'Patient') found.add(ref.id);
+  }
+  return [...found];
+}
+
+export function isRestricted(resource: JsonResource): boolean {
+  const security = (resource.meta as { security?: Coding[] } | undefined)?.security ?? [];
+  return security.some((c) => c.system === ACCESS_SYSTEMS.confidentiality && c.code !== undefined && RESTRICTED_CODES.includes(c.code));
+}
+
+export function sharableTypeOf(resource: JsonResource): SharableTypeCode | undefined {
+  return classify(resource).type;
+}
+
+/** The HCP that contributed a record, as the server stamps it in meta.source. */
+export const contributorSource = (organizationId: string) => `Organization/${organizationId}`;
+export const contributorOf = (resource: JsonResource): string | undefined => {
+  const source = (resource.meta as { source?: string } | undefined)?.source;
+  return source?.startsWith('Organization/') ? source.slice('Organization/'.length) : undefined;
+};
