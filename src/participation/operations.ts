@@ -1,5 +1,10 @@
 import type { OperationDefinition, OperationDefinitionParameter } from 'fhir/r4.js';
-import { EHEALTH } from './rules.js';
+import { RESTRICTED_GRANT_MS } from '../access/model.js';
+import { ACCESS_KEY, ACCESS_KEY_LIMIT } from './access-keys.js';
+import { IMPLICIT_CONSENT_TAG } from './consents.js';
+import { RESTRICTED_OTP, RESTRICTED_REQUEST_LIMIT, RESTRICTED_WRONG_LIMIT } from './restricted-access.js';
+import { EHEALTH, SYSTEMS } from './rules.js';
+import { minutes } from './secrets.js';
 
 /**
  * The participation operations as data: the HTTP layer registers a route for each, and the
@@ -10,7 +15,7 @@ export interface OperationSpec {
   /** The OperationDefinition's id, e.g. `Patient-register`. */
   id: string;
   code: string;
-  resource: 'Patient' | 'Organization' | 'Practitioner' | 'PractitionerRole' | 'System';
+  resource: 'Patient' | 'Organization' | 'Practitioner' | 'PractitionerRole' | 'EpisodeOfCare' | 'System';
   level: 'type' | 'instance' | 'system';
   /** GET for operations that change nothing. */
   method: 'POST' | 'GET';
@@ -102,6 +107,79 @@ export const OPERATIONS: OperationSpec[] = [
     title: 'Record a healthcare professional',
     description: 'Records a professional of one of the 13 groups with the registration number and its validity (qualification). One record per registration number. The registration office or a user administrator.',
     parameters: [input('practitioner', 'Practitioner', 1, '1', 'The professional'), output('return', 'Practitioner', 1, '1', 'The recorded professional')],
+  },
+  {
+    id: 'Patient-generate-access-key', code: 'generate-access-key', resource: 'Patient', level: 'instance', method: 'POST',
+    title: 'Generate an access key',
+    description: `An 8-digit access key the patient gives to an HCP, whose account then records the patient's sharing consent ($give-consent, method access-key). Valid for ${minutes(ACCESS_KEY.ttlMs)} and for one use; a new key replaces the previous one. After ${ACCESS_KEY_LIMIT.max} wrong keys the patient's key is locked for ${minutes(ACCESS_KEY_LIMIT.lockMs)}. Keys are kept hashed in the server process's memory only: a restart forgets them. The patient or their SDM only; the record must be active.`,
+    parameters: [output('accessKey', 'string', 1, '1', 'The 8 digits'), output('expires', 'instant', 1, '1', 'When the key stops working')],
+  },
+  {
+    id: 'Patient-give-consent', code: 'give-consent', resource: 'Patient', level: 'instance', method: 'POST',
+    title: 'Give sharing consent to an HCP',
+    description:
+      "Records the patient's sharing consent to one HCP: a Consent (category sharing, status active, the HCP as provision.actor, performer, dateTime, option and method extensions). One per patient per HCP: giving again replaces it (new option and period). One-year consents end at the end of the Hong Kong day a year on. " +
+      "Who and how: the patient or their SDM by ehealth-app or voice-response; an account of that HCP by smart-hkic (identityDocument: the HKIC number read from the card), access-key (accessKey: the patient's key) or signed-form (identityDocument: the number on the form, checked against the document); the registration office by signed-form. " +
+      `The patient must be active and the HCP active; HA and DH hold consent from joining and are refused (422). Wrong keys or document numbers count towards a lock (${ACCESS_KEY_LIMIT.max} within ${minutes(ACCESS_KEY_LIMIT.windowMs)}: 429 for ${minutes(ACCESS_KEY_LIMIT.lockMs)}).`,
+    parameters: [
+      input('organization', 'Reference', 1, '1', 'The HCP: Organization/id'),
+      input('option', 'code', 1, '1', "'indefinite' or 'one-year'"),
+      input('method', 'code', 1, '1', "'smart-hkic', 'ehealth-app', 'access-key', 'voice-response' or 'signed-form'"),
+      input('accessKey', 'string', 0, '1', 'The 8-digit access key the patient generated (method access-key)'),
+      input('identityDocument', 'string', 0, '1', "The identity document number read from the smart HKIC (method smart-hkic) or on the signed form (method signed-form at an HCP); must match the registered one"),
+      output('return', 'Consent', 1, '1', 'The sharing consent (201 when first given, 200 when it replaced an earlier one)'),
+    ],
+  },
+  {
+    id: 'Patient-revoke-consent', code: 'revoke-consent', resource: 'Patient', level: 'instance', method: 'POST',
+    title: 'Revoke sharing consent to an HCP',
+    description: "Ends the patient's sharing consent to one HCP at once: status inactive, provision.period.end now. HA's and DH's consent lasts while the patient stays in eHealth and cannot be revoked (422; withdraw instead). The patient, their SDM or the registration office.",
+    parameters: [input('organization', 'Reference', 1, '1', 'The HCP: Organization/id'), output('return', 'Consent', 1, '1', 'The revoked consent')],
+  },
+  {
+    id: 'Patient-consents', code: 'consents', resource: 'Patient', level: 'instance', method: 'GET',
+    title: "A patient's sharing consents",
+    description: `The patient's sharing consents, in force and past, as a searchset Bundle; HA and DH appear as implicit consents generated for display (meta.tag ${IMPLICIT_CONSENT_TAG.system}|${IMPLICIT_CONSENT_TAG.code}, no id, not stored). The patient, their SDM or the registration office.`,
+    parameters: [output('return', 'Bundle', 1, '1', 'A searchset of Consent')],
+  },
+  {
+    id: 'Patient-establish-care', code: 'establish-care', resource: 'Patient', level: 'type', method: 'POST',
+    title: "Put a patient under this HCP's care, at a visit",
+    description:
+      "After verifying the patient's identity document at a visit, an HCProf account with clinical access records that the patient is under its HCP's care: an EpisodeOfCare (type under-care, status active, managingOrganization the account's HCP, period.start now, careManager the account). An active one is kept (200) rather than duplicated (201 when created). " +
+      'A document no active participant holds (unknown, pending activation or withdrawn) gets the same 404.',
+    parameters: [
+      input('identifier', 'Identifier', 1, '1', `The identity document as registered: system (e.g. ${SYSTEMS.identityDocument('hkic')}) and number`),
+      output('patient', 'Reference', 1, '1', 'The patient'),
+      output('episodeOfCare', 'EpisodeOfCare', 1, '1', 'The care relationship'),
+    ],
+  },
+  {
+    id: 'EpisodeOfCare-end-care', code: 'end-care', resource: 'EpisodeOfCare', level: 'instance', method: 'POST',
+    title: 'End a care relationship',
+    description: "status finished, period.end now. An account of the HCP whose care it is, or the registration office; another HCP's care relationships are not found (404).",
+    parameters: [output('return', 'EpisodeOfCare', 1, '1', 'The ended care relationship')],
+  },
+  {
+    id: 'Patient-request-restricted-access', code: 'request-restricted-access', resource: 'Patient', level: 'instance', method: 'POST',
+    title: "Ask the patient's additional consent to see restricted records",
+    description:
+      `An HCProf account with clinical access, at an HCP in the community (HA and DH need none: 422), gives a reason; a ${RESTRICTED_OTP.digits}-digit one-time password valid for ${minutes(RESTRICTED_OTP.ttlMs)} is sent to the patient's contact (chosen channel, else phone, email, post; 422 when there is none). ` +
+      `Only for a patient the HCP may reach (active, sharing consent in force, under its care); any other patient is not found (404). At most ${RESTRICTED_REQUEST_LIMIT.max} passwords per patient and account in ${minutes(RESTRICTED_REQUEST_LIMIT.windowMs)}. Passwords are kept hashed in the server process's memory only.`,
+    parameters: [input('reason', 'string', 1, '1', 'Why the professional needs the restricted records (sent to the patient, kept on the grant)'), output('return', 'OperationOutcome', 1, '1', 'That a password was sent, and by which channel')],
+  },
+  {
+    id: 'Patient-grant-restricted-access', code: 'grant-restricted-access', resource: 'Patient', level: 'instance', method: 'POST',
+    title: "Record the patient's additional consent to see restricted records",
+    description:
+      `The account that asked gives the one-time password the patient read out (otp; the reason must be the one sent) or the HKIC number read from the patient's smart HKIC (identityDocument). Creates a Consent (category restricted-access, status active, provision.actor PractitionerRole/{account}, period now to ${RESTRICTED_GRANT_MS / 3_600_000} hours on, reason and method extensions). ` +
+      `Passwords are single use; ${RESTRICTED_WRONG_LIMIT.max} wrong attempts lock additional consent for the patient and account for ${minutes(RESTRICTED_WRONG_LIMIT.lockMs)} (429). Same patients, HCPs and refusals as $request-restricted-access.`,
+    parameters: [
+      input('reason', 'string', 1, '1', 'Why the professional needs the restricted records'),
+      input('otp', 'string', 0, '1', 'The one-time password the patient received (or identityDocument)'),
+      input('identityDocument', 'string', 0, '1', "The HKIC number read from the patient's smart HKIC (or otp)"),
+      output('return', 'Consent', 1, '1', 'The restricted-access grant'),
+    ],
   },
   {
     id: 'hcp-register', code: 'hcp-register', resource: 'System', level: 'system', method: 'GET', public: true,
