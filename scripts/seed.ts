@@ -123,6 +123,7 @@ async function seed(): Promise<Tokens> {
   const synthea = readFileSync(new URL('Patient.000.ndjson', SYNTHEA), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Json).filter((p) => !p.deceasedDateTime);
   const idMap = new Map<string, string>();
   const states: string[] = [];
+  const joined: { id: string; document: { system: string; value: string } }[] = [];
   for (const [i, p] of synthea.entries()) {
     const doc = hkic(i % 2 ? 'Z' : 'Y');
     const age = new Date().getUTCFullYear() - Number(String(p.birthDate).slice(0, 4));
@@ -135,6 +136,7 @@ async function seed(): Promise<Tokens> {
     if (state !== 'pending-activation') await call(app, RO, 'POST', `/fhir/Patient/${id}/$activate`, params([{ name: 'identityDocument', valueString: doc }]));
     if (state === 'withdrawn') await call(app, RO, 'POST', `/fhir/Patient/${id}/$withdraw`, params([{ name: 'reason', valueString: 'Demo: withdrew from eHealth' }]));
     states.push(state);
+    if (state === 'active') joined.push({ id, document: patient.identifier[0]! });
     const label = `patient-${state}${sdm.length ? '-child' : ''}-${i}`;
     tokens[label] = { claim: { kind: 'patient', patientId: id }, note: `${p.name[0].given[0]} ${p.name[0].family}, born ${p.birthDate}, ${state}` };
     const guardian = out(result, 'sdm')[0];
@@ -158,6 +160,18 @@ async function seed(): Promise<Tokens> {
       await call(app, HA_CLIENT, 'PUT', `/fhir/${type}/${resource.id as string}`, resource);
       records++;
     }
+  }
+  // Sharing: every joined patient consents to the clinic (indefinitely) and to the private hospital
+  // (for a year), and is under the care of the clinic and HA, verified at a visit.
+  for (const [i, p] of joined.entries()) {
+    const give = (org: string, option: string) =>
+      call(app, RO, 'POST', `/fhir/Patient/${p.id}/$give-consent`, params([{ name: 'organization', valueReference: { reference: `Organization/${orgIds[org]}` } }, { name: 'option', valueCode: option }, { name: 'method', valueCode: 'signed-form' }]));
+    await give('clinic', 'indefinite');
+    if (i % 2 === 0) await give('hospital', 'one-year');
+    const visit = [{ name: 'identifier', valueIdentifier: p.document }];
+    await call(app, tokens['medical-practitioner']!.claim, 'POST', '/fhir/Patient/$establish-care', params(visit));
+    await call(app, tokens['doctor-at-ha']!.claim, 'POST', '/fhir/Patient/$establish-care', params(visit));
+    if (i % 2 === 0) await call(app, tokens['doctor-at-hospital']!.claim, 'POST', '/fhir/Patient/$establish-care', params(visit));
   }
   console.log(`seeded: ${Object.keys(orgIds).length} HCPs, ${RULES.professionalGroups.length + 2 + Object.keys(orgIds).length} professionals, ${synthea.length + 1} patients (${states.filter((s) => s === 'active').length} active), ${records} clinical records`);
   return tokens;
