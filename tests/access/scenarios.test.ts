@@ -158,6 +158,27 @@ describeEachStore('consent-aware access', (open) => {
     });
   });
 
+  describe('allergy download', () => {
+    it("an HCP with consent downloads the patient's allergies and adverse reactions as a searchset its own system can import", async () => {
+      const [a, b] = [await hcpWithAccounts(server), await hcpWithAccounts(server)];
+      const patient = await patientOf(server, a.id);
+      await startCare(server, patient.id, b.id);
+      const allergy = await server.create(sampleRecords(patient.id).allergies);
+      const reaction = await server.create({ resourceType: 'AdverseEvent', actuality: 'actual', subject: { reference: `Patient/${patient.id}` }, event: { text: 'Rash after amoxicillin' } });
+      const download = await get(server, `/fhir/AllergyIntolerance?patient=${patient.id}&_revinclude=AdverseEvent:subject`, a.accounts['medical-practitioner']!.headers);
+      expect(download.statusCode).toBe(200);
+      const bundle = download.json();
+      expect(bundle.resourceType).toBe('Bundle');
+      expect(bundle.type).toBe('searchset');
+      expect(ids(download)).toEqual([`AllergyIntolerance/${allergy.id}`]);
+      const events = await get(server, `/fhir/AdverseEvent?subject=Patient/${patient.id}`, a.accounts['medical-practitioner']!.headers);
+      expect(ids(events)).toEqual([`AdverseEvent/${reaction.id}`]);
+      expect(bundle.entry[0].fullUrl).toMatch(/AllergyIntolerance\//);
+      // Without consent, nothing.
+      expect((await get(server, `/fhir/AllergyIntolerance?patient=${patient.id}`, b.accounts['medical-practitioner']!.headers)).json().total).toBe(0);
+    });
+  });
+
   describe('restricted control', () => {
     it('restricted records are hidden until the HCProf has a grant (reason and the patient\'s additional consent); HA sees them', async () => {
       const hcp = await hcpWithAccounts(server);
