@@ -26,8 +26,12 @@ export interface AccessView {
 const UNCONSTRAINED: AccessView = { visibility: SEES_EVERYTHING, restrictedReason: () => undefined };
 const NO_GRANTS = { reasons: new Map<string, string>() };
 const NO_REACH = { patients: new Set<string>() };
+const MAX_CACHED_VIEWS = 10_000;
 
 export class AccessPolicy {
+  /** The last view built per account, reused while nothing it was built from has changed. */
+  private readonly views = new Map<string, { key: string; reach: object; grants: object; view: AccessView }>();
+
   constructor(
     private readonly network: CareNetwork,
     private readonly localBase: string,
@@ -44,8 +48,14 @@ export class AccessPolicy {
     const [reach, grants] = clinical
       ? await Promise.all([this.network.reach(principal.organizationId), this.network.grantsOf(principal.accountId)])
       : [NO_REACH, NO_GRANTS];
-    const view = new AccountView(principal, reach, grants, this.localBase);
-    return { visibility: view.visibility, canSee: view.canSee, guard: view.guard, restrictedReason: (p) => view.restrictedReason(p) };
+    const key = JSON.stringify([principal.organizationId, principal.group, clinical]);
+    const last = this.views.get(principal.accountId);
+    if (last && last.key === key && last.reach === reach && last.grants === grants) return last.view;
+    const account = new AccountView(principal, reach, grants, this.localBase);
+    const view: AccessView = { visibility: account.visibility, canSee: account.canSee, guard: account.guard, restrictedReason: (p) => account.restrictedReason(p) };
+    if (this.views.size >= MAX_CACHED_VIEWS) this.views.clear();
+    this.views.set(principal.accountId, { key, reach, grants, view });
+    return view;
   }
 }
 
