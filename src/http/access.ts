@@ -68,8 +68,11 @@ export function installAccessRecording(scope: FastifyInstance, recording: Access
   scope.addHook('onSend', async (request, reply, payload) => {
     // A request refused before this scope's hooks ran (e.g. 406) touched nothing.
     const record = request.touchedRecords ?? { patients: new Set<string>(), dataTypes: new Set<SharableTypeCode>(), restricted: false };
-    const patients = [...record.patients];
     const params = (request.params ?? {}) as { type?: string; id?: string; compartmentType?: string };
+    const patientOperation = /^\/fhir\/Patient\/:id\/\$/.test(request.routeOptions.url ?? '');
+    // An operation on a patient, or a compartment search, concerns that patient even when nothing is returned.
+    if ((patientOperation || (params.compartmentType && params.type === 'Patient')) && params.id) record.patients.add(params.id);
+    const patients = [...record.patients];
     const reasons = patients.map((p) => request.view?.restrictedReason(p)).filter((r): r is string => !!r);
     const event: AccessEvent = {
       at: new Date(Date.now() - Math.round(reply.elapsedTime)),
