@@ -9,7 +9,7 @@ import { classify, possibleTypes, SHARABLE_TYPES, type SharableTypeCode } from '
 import { ACCESS_SYSTEMS, RESTRICTED_CODES, UNDER_CARE } from './model.js';
 import { RBAC } from './rbac.js';
 import type { Grants, Reach } from './reach.js';
-import { contributorOf, contributorSource, isPatientBound, isRestricted, patientsOf, SHARABLE_TYPE_PARAM } from './records-of.js';
+import { contributorOf, contributorSource, isPatientBound, isRestricted, patientsOf, SHARABLE_TYPE_PARAM, sharableTypeOf } from './records-of.js';
 
 /**
  * What one HCProf account may see and change, now: the same rules as search criteria (compiled
@@ -86,7 +86,7 @@ export class AccountView {
   readonly canSee = (resource: JsonResource): boolean => {
     const type = resource.resourceType as string;
     if (RBAC.referenceTypes.has(type)) return true;
-    const sharable = classify(resource).type;
+    const sharable = sharableTypeOf(resource);
     if (!sharable || !this.readable.has(sharable)) return false;
     if (!isPatientBound(type)) return true;
     const patients = patientsOf(resource, this.localBase);

@@ -21,8 +21,21 @@ export function accessIndexEntries(resource: Record<string, unknown> & { resourc
 /** Types whose records belong to a patient (the R4 Patient compartment, and Patient itself). */
 export const isPatientBound = (resourceType: string): boolean => resourceType === 'Patient' || patientCompartmentParams(resourceType).length > 0;
 
+const patientsMemo = new WeakMap<object, string[]>();
+const typeMemo = new WeakMap<object, SharableTypeCode | undefined>();
+
 /** The patients a record belongs to: the Patient itself, or the patients its compartment references name. */
 export function patientsOf(resource: JsonResource, localBase?: string): string[] {
+  // A record is judged on reading and again when the access is recorded: evaluate once.
+  let patients = patientsMemo.get(resource);
+  if (!patients) {
+    patients = findPatients(resource, localBase);
+    patientsMemo.set(resource, patients);
+  }
+  return patients;
+}
+
+function findPatients(resource: JsonResource, localBase?: string): string[] {
   const type = resource.resourceType as string;
   if (type === 'Patient') return typeof resource.id === 'string' ? [resource.id] : [];
   const found = new Set<string>();
@@ -38,7 +51,10 @@ export function isRestricted(resource: JsonResource): boolean {
 }
 
 export function sharableTypeOf(resource: JsonResource): SharableTypeCode | undefined {
-  return classify(resource).type;
+  if (typeMemo.has(resource)) return typeMemo.get(resource);
+  const type = classify(resource).type;
+  typeMemo.set(resource, type);
+  return type;
 }
 
 /** The HCP that contributed a record, as the server stamps it in meta.source. */

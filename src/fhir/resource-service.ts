@@ -18,6 +18,8 @@ export interface VersionedResource {
   stored: StoredVersion;
   /** The resource as JSON text; absent for a deletion. */
   json?: string;
+  /** The same resource parsed, when reading it had to parse it anyway. */
+  parsed?: JsonResource;
 }
 
 export interface WriteResult extends VersionedResource {
@@ -115,22 +117,29 @@ export class ResourceService {
     return result;
   }
 
-  /** Whether the caller may see a stored version; a deletion is judged by the version it deleted. */
-  private async visible(stored: StoredVersion, canSee: ReadCheck | undefined): Promise<boolean> {
-    if (!canSee) return true;
+  /**
+   * Decodes a stored version for a caller who may see it, else undefined; a deletion is judged
+   * by the version it deleted.
+   */
+  private async visible(stored: StoredVersion, canSee: ReadCheck | undefined): Promise<VersionedResource | undefined> {
+    if (!canSee) return this.decode(stored);
     let judged: StoredVersion | undefined = stored;
     if (stored.deleted) judged = stored.versionId > 1 ? await this.store.readVersion(stored.resourceType, stored.id, stored.versionId - 1) : undefined;
-    if (!judged?.body) return false;
-    return canSee(JSON.parse(this.codec.decode(judged.body)) as JsonResource);
+    if (!judged?.body) return undefined;
+    const json = this.codec.decode(judged.body);
+    const parsed = JSON.parse(json) as JsonResource;
+    if (!canSee(parsed)) return undefined;
+    return stored.deleted ? { stored } : { stored, json, parsed };
   }
 
   async read(resourceType: string, id: string, canSee?: ReadCheck): Promise<VersionedResource> {
     requireKnownType(resourceType);
     requireValidId(id);
     const stored = await this.store.readCurrent(resourceType, id);
-    if (!stored || !(await this.visible(stored, canSee))) throw notFound(`${resourceType}/${id} is not known`);
-    if (stored.deleted) throw gone(`${resourceType}/${id} was deleted`);
-    return this.decode(stored);
+    const result = stored && (await this.visible(stored, canSee));
+    if (!result) throw notFound(`${resourceType}/${id} is not known`);
+    if (result.stored.deleted) throw gone(`${resourceType}/${id} was deleted`);
+    return result;
   }
 
   async vread(resourceType: string, id: string, versionId: string, canSee?: ReadCheck): Promise<VersionedResource> {
@@ -139,9 +148,10 @@ export class ResourceService {
     const version = Number(versionId);
     if (!/^[1-9][0-9]{0,9}$/.test(versionId)) throw notFound(`${resourceType}/${id} has no version '${versionId.slice(0, 20)}'`);
     const stored = await this.store.readVersion(resourceType, id, version);
-    if (!stored || !(await this.visible(stored, canSee))) throw notFound(`${resourceType}/${id} has no version ${version}`);
-    if (stored.deleted) throw gone(`Version ${version} of ${resourceType}/${id} is a deletion`);
-    return this.decode(stored);
+    const result = stored && (await this.visible(stored, canSee));
+    if (!result) throw notFound(`${resourceType}/${id} has no version ${version}`);
+    if (result.stored.deleted) throw gone(`Version ${version} of ${resourceType}/${id} is a deletion`);
+    return result;
   }
 
   async create(resourceType: string, body: unknown, baseUrl: string, ifNoneExist?: Conditional, guard?: WriteGuard): Promise<WriteResult> {

@@ -66,8 +66,12 @@ export type SearchCriterion =
   | { kind: 'type'; types: string[] }
   /** lastUpdated (ms) passes every test. */
   | { kind: 'lastUpdated'; tests: { op: 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'; value: number }[] }
-  /** Some index entry of `param` passes every test of at least one alternative. */
-  | { kind: 'entry'; param: string; anyOf: FieldTest[][] }
+  /**
+   * Some index entry of `param` passes every test of at least one alternative. `filter` is a
+   * planning hint: other criteria select few rows, so check this one per candidate rather than
+   * use it to select (stores may ignore it; the result is the same).
+   */
+  | { kind: 'entry'; param: string; anyOf: FieldTest[][]; filter?: boolean }
   /** The resource has (missing: false) or has no (missing: true) entry for `param`. */
   | { kind: 'missing'; param: string; missing: boolean }
   | { kind: 'not'; criterion: SearchCriterion }

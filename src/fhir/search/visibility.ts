@@ -17,9 +17,9 @@ export const NOTHING: SearchCriterion = { kind: 'id', ids: [] };
 function reachInto(criterion: SearchCriterion, visible: Visibility): SearchCriterion {
   switch (criterion.kind) {
     case 'references':
-      return { ...criterion, where: [...criterion.where.map((c) => reachInto(c, visible)), ...visible(criterion.targetType)] };
+      return { ...criterion, where: planned(criterion.where.map((c) => reachInto(c, visible)), visible(criterion.targetType)) };
     case 'referencedBy':
-      return { ...criterion, where: [...criterion.where.map((c) => reachInto(c, visible)), ...visible(criterion.sourceType)] };
+      return { ...criterion, where: planned(criterion.where.map((c) => reachInto(c, visible)), visible(criterion.sourceType)) };
     case 'not':
       return { kind: 'not', criterion: reachInto(criterion.criterion, visible) };
     case 'or':
@@ -29,6 +29,30 @@ function reachInto(criterion: SearchCriterion, visible: Visibility): SearchCrite
   }
 }
 
+/** The criterion with its index-entry tests marked as per-row filters (a planning hint to stores). */
+function asFilter(criterion: SearchCriterion): SearchCriterion {
+  switch (criterion.kind) {
+    case 'entry':
+      return { ...criterion, filter: true };
+    case 'not':
+      return { kind: 'not', criterion: asFilter(criterion.criterion) };
+    case 'or':
+      return { kind: 'or', anyOf: criterion.anyOf.map((all) => all.map(asFilter)) };
+    default:
+      return criterion;
+  }
+}
+
+/**
+ * What the caller may see is usually far wider than what the query asks for: the query's own
+ * criteria select, and the restrictions are checked on each row they select. Without criteria
+ * of its own, the first restriction (whose patients, typically) selects instead.
+ */
+function planned(own: SearchCriterion[], restrictions: SearchCriterion[]): SearchCriterion[] {
+  if (own.length > 0) return [...own, ...restrictions.map(asFilter)];
+  return restrictions.map((c, i) => (i === 0 ? c : asFilter(c)));
+}
+
 /**
  * `where` restricted to what the caller may see among `resourceTypes`. Types with the same
  * restrictions share one alternative, so a system search stays one query.
@@ -36,7 +60,7 @@ function reachInto(criterion: SearchCriterion, visible: Visibility): SearchCrite
 export function restrict(where: SearchCriterion[], resourceTypes: string[], visible: Visibility): SearchCriterion[] {
   if (visible === SEES_EVERYTHING) return where;
   const inner = where.map((c) => reachInto(c, visible));
-  if (resourceTypes.length === 1) return [...inner, ...visible(resourceTypes[0]!)];
+  if (resourceTypes.length === 1) return planned(inner, visible(resourceTypes[0]!));
   const groups = new Map<string, { types: string[]; criteria: SearchCriterion[] }>();
   const hidden = JSON.stringify([NOTHING]);
   for (const type of resourceTypes) {
@@ -48,7 +72,7 @@ export function restrict(where: SearchCriterion[], resourceTypes: string[], visi
     groups.set(key, group);
   }
   if (groups.size === 0) return [...inner, NOTHING];
-  if (groups.size === 1 && [...groups.values()][0]!.types.length === resourceTypes.length) return [...inner, ...[...groups.values()][0]!.criteria];
-  const anyOf = [...groups.values()].map((g): SearchCriterion[] => [{ kind: 'type', types: g.types }, ...g.criteria]);
+  if (groups.size === 1 && [...groups.values()][0]!.types.length === resourceTypes.length) return planned(inner, [...groups.values()][0]!.criteria);
+  const anyOf = [...groups.values()].map((g): SearchCriterion[] => [{ kind: 'type', types: g.types }, ...g.criteria.map(asFilter)]);
   return [...inner, { kind: 'or', anyOf }];
 }

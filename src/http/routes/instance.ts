@@ -26,7 +26,7 @@ export function instanceRoutes(app: FastifyInstance, resources: ResourceService,
   const guardFor = (request: FastifyRequest) => bothGuards(guard, request.view.guard);
   const conditional = (request: FastifyRequest, query: string) => ({ query, baseUrl: baseUrl(request), visibility: request.view.visibility });
   const touch = (request: FastifyRequest, result: VersionedResource) => {
-    if (result.json !== undefined) noteTouched(request, [JSON.parse(result.json) as JsonResource], baseUrl(request));
+    if (result.json !== undefined) noteTouched(request, [result.parsed ?? (JSON.parse(result.json) as JsonResource)], baseUrl(request));
     return result;
   };
 

@@ -80,6 +80,10 @@ class Compiler {
       case 'entry': {
         const e = this.alias('e');
         const match = this.entryMatch(criterion.param, criterion.anyOf, e);
+        if (criterion.filter) {
+          // Correlated: a look at this row's own entries (the primary key), no list to build.
+          return { sql: `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND ${match.sql})`, params: match.params };
+        }
         const owner = ownedBy(c, e, types);
         return { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
       }
