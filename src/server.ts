@@ -31,6 +31,7 @@ import { methodNotAllowedRoutes, trackRoutes } from './http/routes/unsupported-m
 import { participationGuard } from './participation/guard.js';
 import { operationDefinition, OPERATIONS } from './participation/operations.js';
 import { resolvePrincipal } from './participation/principals.js';
+import { PrincipalCache } from './participation/principal-cache.js';
 import { Records } from './participation/records.js';
 import { Participation } from './participation/service.js';
 import { plainJsonCodec, type BodyCodec } from './store/codec.js';
@@ -93,10 +94,15 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const localBase = options.baseUrl ?? 'http://localhost/fhir';
   const network = new CareNetwork(searches, codec, localBase);
   const policy = new AccessPolicy(network, localBase);
+  // Resolves against the participation records (made below) only once requests arrive.
+  const principals = new PrincipalCache((claim) => resolvePrincipal(claim, records));
   const resources = new ResourceService(options.store, codec, searches, {
     searchIndexing: options.searchIndexing ?? true,
     derivedIndex: accessIndexEntries,
-    onWrite: (type) => policy.changed(type),
+    onWrite: (type) => {
+      policy.changed(type);
+      principals.changed(type);
+    },
   });
   const history = new HistoryService(options.store, codec, tokens, options);
 
@@ -111,7 +117,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     clockToleranceSeconds: 30,
   });
   const authenticate = async (token: string) => {
-    const principal = await resolvePrincipal(await verifier.verify(token), records);
+    const principal = await principals.get(await verifier.verify(token));
     if (!principal) throw new InvalidToken('The token names a principal that is not registered here');
     return principal;
   };
