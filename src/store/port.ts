@@ -174,6 +174,14 @@ export interface ResourceStore {
   readVersion(resourceType: string, id: string, versionId: number): Promise<StoredVersion | undefined>;
   /** Appends one version atomically; versionId is current + 1 (1 for a new resource). */
   write(request: WriteRequest): Promise<StoredVersion>;
+  /**
+   * Appends several versions in order, as if written one after another by `write`, answering
+   * them in the same order. The embedded store commits them in one transaction: all or none.
+   * A store without multi-document transactions (MongoDB adapter on FerretDB) writes them as an
+   * ordered batch: on failure the versions before the failing request stay written and none
+   * after it are; the promise rejects with the failing request's error.
+   */
+  writeMany(requests: WriteRequest[]): Promise<StoredVersion[]>;
   /** Current, non-deleted resources matching the query, in sort order. */
   search(query: SearchQuery): Promise<SearchHit[]>;
   /** How many current, non-deleted resources match (sort, cursors and limit do not apply). */

@@ -251,6 +251,98 @@ describeEachStore('ResourceStore conformance', (open) => {
     });
   });
 
+  describe('writeMany', () => {
+    const create = (resourceType: string, id: string, extra: Partial<WriteRequest> = {}): WriteRequest => ({
+      resourceType,
+      id,
+      renderBody: render(`${resourceType}/${id}`),
+      ...extra,
+    });
+
+    it('writes a batch in order, answers in the same order, and each version reads back and is searchable', async () => {
+      const requests = Array.from({ length: 25 }, (_, i) =>
+        create('AuditEvent', `a${String(i).padStart(3, '0')}`, { expectedVersion: null, index: indexOf(token('seq', null, `s${i}`)) }),
+      );
+      const written = await store.writeMany(requests);
+      expect(written.map((v) => v.id)).toEqual(requests.map((r) => r.id));
+      for (const version of written) {
+        expect(version).toMatchObject({ resourceType: 'AuditEvent', versionId: 1, deleted: false });
+        expect(JSON.parse(version.body!)).toEqual({ label: `AuditEvent/${version.id}`, versionId: 1, lastUpdated: version.lastUpdated });
+        expect(await store.readCurrent('AuditEvent', version.id)).toEqual(version);
+      }
+      const found = await store.search({ resourceTypes: ['AuditEvent'], where: [codeIs('seq', 's7')], sort: [], limit: 10 });
+      expect(found.map((hit) => hit.version.id)).toEqual(['a007']);
+      expect(await store.count({ resourceTypes: ['AuditEvent'], where: [] })).toBe(25);
+      const history = await store.history({ resourceType: 'AuditEvent', limit: 100 });
+      expect(history).toHaveLength(25);
+    });
+
+    it('answers an empty batch with nothing', async () => {
+      expect(await store.writeMany([])).toEqual([]);
+      expect(await store.countHistory({})).toBe(0);
+    });
+
+    it('continues existing resources, takes the same resource twice in turn, and writes tombstones', async () => {
+      await put('Patient', 'p1');
+      await put('Patient', 'p2');
+      const written = await store.writeMany([
+        create('Patient', 'p1', { expectedVersion: 1 }),
+        create('Patient', 'p1'),
+        { resourceType: 'Patient', id: 'p2' },
+        create('Patient', 'p3'),
+      ]);
+      expect(written.map(ref)).toEqual(['Patient/p1/_history/2', 'Patient/p1/_history/3', 'Patient/p2/_history/2', 'Patient/p3/_history/1']);
+      expect(written[2]).toMatchObject({ deleted: true });
+      expect(written[2]).not.toHaveProperty('body');
+      expect((await store.readCurrent('Patient', 'p1'))?.versionId).toBe(3);
+      expect((await store.readCurrent('Patient', 'p2'))?.deleted).toBe(true);
+    });
+
+    it('rejects with the version conflict and writes nothing after the failing request (the embedded store: nothing at all)', async () => {
+      await put('Patient', 'taken');
+      const error = await store
+        .writeMany([create('Patient', 'first', { expectedVersion: null }), create('Patient', 'taken', { expectedVersion: null }), create('Patient', 'after', { expectedVersion: null })])
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(VersionConflictError);
+      expect(error).toMatchObject({ resourceType: 'Patient', id: 'taken', currentVersion: 1 });
+      expect(await store.readCurrent('Patient', 'after')).toBeUndefined();
+      expect((await store.readCurrent('Patient', 'taken'))?.versionId).toBe(1);
+      // All or none where the store has transactions; an ordered prefix otherwise (see the port).
+      const first = await store.readCurrent('Patient', 'first');
+      if (store.kind === 'sqlite') expect(first).toBeUndefined();
+      else expect(first?.versionId).toBe(1);
+      const search = await store.search({ resourceTypes: ['Patient'], where: [], sort: [{ param: '_id', descending: false }], limit: 10 });
+      expect(search.map((hit) => hit.version.id)).toEqual(store.kind === 'sqlite' ? ['taken'] : ['first', 'taken']);
+    });
+
+    it('concurrent batches creating the same resources: exactly one batch wins', async () => {
+      const ids = ['x1', 'x2', 'x3', 'x4'];
+      const results = await Promise.allSettled(
+        Array.from({ length: 5 }, (_, writer) =>
+          store.writeMany(ids.map((id) => create('Observation', id, { expectedVersion: null, index: indexOf(token('writer', null, `w${writer}`)) }))),
+        ),
+      );
+      const won = results.filter((r) => r.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      for (const loss of results.filter((r) => r.status === 'rejected')) expect(loss.reason).toBeInstanceOf(VersionConflictError);
+      for (const id of ids) expect(await store.countHistory({ resourceType: 'Observation', id })).toBe(1);
+      const winner = results.findIndex((r) => r.status === 'fulfilled');
+      expect(await store.count({ resourceTypes: ['Observation'], where: [codeIs('writer', `w${winner}`)] })).toBe(ids.length);
+    });
+
+    it('concurrent batches and single writes on new resources all succeed', async () => {
+      const batches = Array.from({ length: 8 }, (_, b) => store.writeMany(Array.from({ length: 10 }, (_, i) => create('AuditEvent', `b${b}-${i}`, { expectedVersion: null }))));
+      const singles = Array.from({ length: 10 }, (_, i) => put('Patient', `s${i}`));
+      const [written] = await Promise.all([Promise.all(batches), Promise.all(singles)]);
+      expect(written.flat()).toHaveLength(80);
+      expect(await store.count({ resourceTypes: ['AuditEvent'], where: [] })).toBe(80);
+      expect(await store.count({ resourceTypes: ['Patient'], where: [] })).toBe(10);
+    });
+  });
+
   describe('lastUpdated', () => {
     it('never goes backwards for a resource, even when the clock does', async () => {
       const first = await put('Patient', 'p1');

@@ -1,4 +1,4 @@
-import { MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
+import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
 import {
   VersionConflictError,
   type HistoryQuery,
@@ -43,7 +43,18 @@ const MAX_WRITE_ATTEMPTS = 100;
 const DUPLICATE_KEY = 11000;
 
 function isDuplicateKey(error: unknown): boolean {
+  if (error instanceof MongoBulkWriteError) {
+    const first = [error.writeErrors].flat()[0];
+    return (first?.code ?? error.code) === DUPLICATE_KEY;
+  }
   return error instanceof MongoServerError && error.code === DUPLICATE_KEY;
+}
+
+/** How many documents of an ordered insertMany went in before it failed. */
+function insertedBefore(error: unknown, attempted: number): number {
+  if (!(error instanceof MongoBulkWriteError)) return 0;
+  const indexes = [error.writeErrors].flat().map((e) => e.index);
+  return indexes.length > 0 ? Math.min(...indexes) : Math.min(error.insertedCount, attempted);
 }
 
 const VERSION_FIELDS = { projection: { _id: 0, sortKeys: 0 } } as const;
@@ -104,6 +115,80 @@ export class MongoStore implements ResourceStore {
         throw new Error(`gave up writing ${request.resourceType}/${request.id} after ${attempt} lost races`);
       }
     }
+  }
+
+  /**
+   * An ordered batch: the version documents go in with one ordered insertMany, then their search
+   * entries with one insertMany and their pointers. Without multi-document transactions this is
+   * not all-or-none: when a request fails (a version conflict, a lost race that cannot be
+   * retried, an error), the versions before it are completed and kept, none after it are
+   * written, and the promise rejects with that request's error. A request without an expected
+   * version that loses a race is retried from there, as `write` does.
+   */
+  async writeMany(requests: WriteRequest[]): Promise<StoredVersion[]> {
+    const written: VersionDocument[] = [];
+    // One resource twice in a batch: its later version builds on the earlier, so go in turn.
+    if (new Set(requests.map((r) => resourceKey(r.resourceType, r.id))).size < requests.length) {
+      const stored: StoredVersion[] = [];
+      for (const request of requests) stored.push(await this.write(request));
+      return stored;
+    }
+    let rest = requests;
+    for (let attempt = 1; rest.length > 0; attempt++) {
+      const prepared = await Promise.allSettled(rest.map(async (request) => this.versionDocument(request, await this.predecessor(request))));
+      const firstRefused = prepared.findIndex((p) => p.status === 'rejected');
+      const docs = (firstRefused === -1 ? prepared : prepared.slice(0, firstRefused)).map((p) => (p as PromiseFulfilledResult<VersionDocument>).value);
+      // Bodies prepared for requests after a refused one are never written.
+      const unused = firstRefused === -1 ? [] : prepared.slice(firstRefused + 1).flatMap((p) => (p.status === 'fulfilled' ? [p.value] : []));
+      await Promise.all(unused.map((doc) => this.bodies.discard(doc).catch(() => undefined)));
+      let inserted = docs.length;
+      let failure: unknown;
+      if (docs.length > 0) {
+        try {
+          await this.versions.insertMany(docs, { ordered: true });
+        } catch (error) {
+          failure = error;
+          inserted = insertedBefore(error, docs.length);
+          await Promise.all(docs.slice(inserted).map((doc) => this.bodies.discard(doc).catch(() => undefined)));
+        }
+      }
+      await this.complete(docs.slice(0, inserted), rest);
+      written.push(...docs.slice(0, inserted));
+      if (failure === undefined && firstRefused === -1) break;
+      if (failure === undefined) throw (prepared[firstRefused] as PromiseRejectedResult).reason;
+      const failed = rest[inserted]!;
+      if (!isDuplicateKey(failure)) throw failure;
+      if (failed.expectedVersion !== undefined) throw await this.conflict(failed);
+      if (attempt === MAX_WRITE_ATTEMPTS) {
+        throw new Error(`gave up writing ${failed.resourceType}/${failed.id} after ${attempt} lost races`);
+      }
+      rest = rest.slice(inserted);
+    }
+    return Promise.all(written.map((doc) => this.toStored(doc)));
+  }
+
+  /** Search entries and pointers for freshly inserted versions (what `write` does after its insert). */
+  private async complete(docs: VersionDocument[], requests: WriteRequest[]): Promise<void> {
+    if (docs.length === 0) return;
+    const entries = docs.flatMap((doc, i) => (doc.deleted ? [] : entryDocuments(doc, requests[i]!.index)));
+    if (entries.length > 0) await this.entries.insertMany(entries);
+    // A first version's pointer can be inserted outright: an insert never overwrites a newer
+    // pointer, so it needs no re-check. The rest, and any insert that finds a pointer, take
+    // the guarded path.
+    const first = docs.filter((doc) => doc.versionId === 1);
+    const later = docs.filter((doc) => doc.versionId > 1);
+    let refused: VersionDocument[] = [];
+    if (first.length > 0) {
+      try {
+        await this.current.insertMany(first.map((doc) => this.pointerOf(doc)), { ordered: false });
+      } catch (error) {
+        if (!(error instanceof MongoBulkWriteError)) throw error;
+        const failed = new Set([error.writeErrors].flat().map((e) => e.index));
+        refused = first.filter((_, i) => failed.has(i));
+      }
+    }
+    await Promise.all([...refused, ...later].map((doc) => this.advanceCurrent(doc)));
+    await Promise.all(later.map((doc) => this.dropEntriesBefore(doc)));
   }
 
   async search(query: SearchQuery): Promise<SearchHit[]> {
@@ -240,22 +325,7 @@ export class MongoStore implements ResourceStore {
 
   /** Inserts the next version, or returns undefined if another writer took that number first. */
   private async tryAppendVersion(request: WriteRequest): Promise<VersionDocument | undefined> {
-    const { resourceType, id } = request;
-    const previous = await this.predecessor(request);
-    const versionId = (previous?.versionId ?? 0) + 1;
-    // Never let a version look older than its predecessor, even if the clock steps back.
-    const lastUpdated = Math.max(Date.now(), previous?.lastUpdated ?? 0);
-    const body = request.renderBody?.(versionId, lastUpdated);
-    const doc: VersionDocument = {
-      _id: versionKey(resourceType, id, versionId),
-      resourceType,
-      id,
-      versionId,
-      lastUpdated,
-      deleted: body === undefined,
-      ...(await this.bodies.store(body)),
-      sortKeys: body === undefined ? {} : storedSortKeys(request.index),
-    };
+    const doc = await this.versionDocument(request, await this.predecessor(request));
     try {
       await this.versions.insertOne(doc);
       return doc;
@@ -265,6 +335,30 @@ export class MongoStore implements ResourceStore {
       if (isDuplicateKey(error)) return undefined;
       throw error;
     }
+  }
+
+  /** The version document that follows `previous`, its body's chunks (if any) already written. */
+  private async versionDocument(request: WriteRequest, previous: VersionDocument | undefined): Promise<VersionDocument> {
+    const { resourceType, id } = request;
+    const versionId = (previous?.versionId ?? 0) + 1;
+    // Never let a version look older than its predecessor, even if the clock steps back.
+    const lastUpdated = Math.max(Date.now(), previous?.lastUpdated ?? 0);
+    const body = request.renderBody?.(versionId, lastUpdated);
+    return {
+      _id: versionKey(resourceType, id, versionId),
+      resourceType,
+      id,
+      versionId,
+      lastUpdated,
+      deleted: body === undefined,
+      ...(await this.bodies.store(body)),
+      sortKeys: body === undefined ? {} : storedSortKeys(request.index),
+    };
+  }
+
+  private pointerOf(version: VersionDocument): CurrentDocument {
+    const { resourceType, id, versionId, deleted, lastUpdated, sortKeys } = version;
+    return { _id: resourceKey(resourceType, id), resourceType, id, versionId, versionKey: version._id, deleted, lastUpdated, sortKeys };
   }
 
   private async insertEntries(version: VersionDocument, index: ResourceIndex | undefined): Promise<void> {

@@ -72,9 +72,10 @@ export class SqliteStore implements ResourceStore {
   private readonly updateSortKeys: Database.Statement;
   private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
+  private readonly writeManyTx: (requests: WriteRequest[]) => StoredVersion[];
   private readonly reindexTx: (resourceType: string, id: string, versionId: number, index: ResourceIndex) => void;
   /** Writes waiting for the next group commit. */
-  private pending: { request: WriteRequest; resolve: (v: StoredVersion) => void; reject: (e: unknown) => void }[] = [];
+  private pending: { work: () => unknown; resolve: (v: never) => void; reject: (e: unknown) => void }[] = [];
   private readonly inOneTransaction: (work: () => void) => void;
   /** Prepared statements by SQL text: search shapes repeat, and preparing costs more than running. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -115,6 +116,7 @@ export class SqliteStore implements ResourceStore {
     this.updateSortKeys = this.db.prepare('UPDATE resource_current SET sort_keys = ? WHERE resource_type = ? AND id = ?');
     this.currentVersion = this.db.prepare('SELECT version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
+    this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
     this.reindexTx = this.db.transaction((resourceType: string, id: string, versionId: number, index: ResourceIndex) => {
       if (this.currentVersion.get(resourceType, id)?.version_id !== versionId) return;
@@ -200,22 +202,32 @@ export class SqliteStore implements ResourceStore {
    * after the commit, so an answered write is durable.
    */
   write(request: WriteRequest): Promise<StoredVersion> {
-    return new Promise((resolve, reject) => {
-      if (this.pending.push({ request, resolve, reject }) === 1) setImmediate(() => this.flush());
+    return this.enqueue(() => this.writeTx(request));
+  }
+
+  /** One savepoint for the whole batch, inside the next group commit: all of it commits, or none. */
+  writeMany(requests: WriteRequest[]): Promise<StoredVersion[]> {
+    if (requests.length === 0) return Promise.resolve([]);
+    return this.enqueue(() => this.writeManyTx(requests));
+  }
+
+  private enqueue<T>(work: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (this.pending.push({ work, resolve: resolve as (v: never) => void, reject }) === 1) setImmediate(() => this.flush());
     });
   }
 
   private flush(): void {
     const batch = this.pending;
     this.pending = [];
-    const outcomes: ({ stored: StoredVersion } | { error: unknown })[] = [];
+    const outcomes: ({ done: unknown } | { error: unknown })[] = [];
     try {
       // Each write is a savepoint inside the batch's transaction: one failing write (a version
       // conflict) rolls back alone, and the others commit together.
       this.inOneTransaction(() => {
         for (const item of batch) {
           try {
-            outcomes.push({ stored: this.writeTx(item.request) });
+            outcomes.push({ done: item.work() });
           } catch (error) {
             outcomes.push({ error });
           }
@@ -227,7 +239,7 @@ export class SqliteStore implements ResourceStore {
     }
     batch.forEach((item, i) => {
       const outcome = outcomes[i]!;
-      if ('stored' in outcome) item.resolve(outcome.stored);
+      if ('done' in outcome) item.resolve(outcome.done as never);
       else item.reject(outcome.error);
     });
   }
