@@ -8,7 +8,7 @@ import { serverCapabilityStatement } from './capability-statement.js';
 import type { SoftwareInfo } from './fhir/capability.js';
 import { HistoryService } from './fhir/history.js';
 import { PageTokens } from './fhir/page-token.js';
-import { ResourceService } from './fhir/resource-service.js';
+import { bothGuards, ResourceService } from './fhir/resource-service.js';
 import { SearchService } from './fhir/search/search-service.js';
 import { FhirError } from './fhir/outcome.js';
 import { installErrorHandling } from './http/errors.js';
@@ -16,8 +16,12 @@ import { negotiate } from './http/negotiation.js';
 import { OneLineRequestLog, requestSerializers } from './http/logging.js';
 import { requireAuthentication } from './http/authentication.js';
 import { installAccessRecording } from './http/access.js';
-import type { AccessRecorder } from './access/events.js';
+import type { AccessRecorder, NotificationSender } from './access/events.js';
+import { AuditLog } from './access/audit.js';
+import { LogSender, NotificationOutbox } from './access/notifications.js';
+import { serverRecordsGuard } from './access/server-records.js';
 import { AccessPolicy } from './access/policy.js';
+import { AccessLog } from './access/access-log.js';
 import { CareNetwork } from './access/reach.js';
 import { accessIndexEntries } from './access/records-of.js';
 import { authRoutes } from './http/routes/auth.js';
@@ -53,8 +57,13 @@ export interface ServerOptions {
   auth: AuthSetup;
   /** Create HA and DH when they are missing (the real server; test suites start empty). */
   publicProviders?: boolean;
-  /** Where every authenticated request is recorded before its answer leaves (audit trail, notifications). */
+  /**
+   * Where every authenticated request is recorded before its answer leaves; the audit trail
+   * and the patient notification outbox unless given (tests of the recording itself).
+   */
   recorders?: AccessRecorder[];
+  /** How patients are messaged; the built-in sender writes to the log. */
+  notificationSender?: NotificationSender;
   /** Request logging; omitted for silence (tests). */
   log?: { level: string; stream?: DestinationStream };
 }
@@ -107,7 +116,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const history = new HistoryService(options.store, codec, tokens, options);
 
   const records = new Records(resources, searches, codec);
-  const participation = new Participation(records);
+  const sender = options.notificationSender ?? new LogSender(app.log);
+  const participation = new Participation(records, undefined, sender);
+  const accessLog = new AccessLog(searches, codec, localBase);
+  participation.handlers['Patient-access-log'] = (principal, id) => accessLog.forPatient(principal, id!);
   if (options.publicProviders) await participation.providers.ensurePublicProviders(options.baseUrl ?? 'http://localhost/fhir');
 
   const { auth } = options;
@@ -116,6 +128,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     audience: auth.audience,
     clockToleranceSeconds: 30,
   });
+  const auditLog = new AuditLog(options.store, codec, { baseUrl: localBase });
+  const outbox = new NotificationOutbox(options.store, codec, sender, { baseUrl: localBase, log: app.log });
+  await auditLog.open();
+  outbox.start();
+  app.addHook('onClose', async () => outbox.stop());
+
   const authenticate = async (token: string) => {
     const principal = await principals.get(await verifier.verify(token));
     if (!principal) throw new InvalidToken('The token names a principal that is not registered here');
@@ -136,11 +154,11 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   });
   await app.register(async (secured) => {
-    installAccessRecording(secured, { policy, recorders: options.recorders ?? [] });
+    installAccessRecording(secured, { policy, recorders: options.recorders ?? [auditLog, outbox] });
     requireAuthentication(secured, authenticate);
     operationRoutes(secured, OPERATIONS.filter((spec) => !spec.public), participation);
     historyRoutes(secured, history, resources);
-    instanceRoutes(secured, resources, participationGuard);
+    instanceRoutes(secured, resources, bothGuards(participationGuard, serverRecordsGuard));
     await searchRoutes(secured, searches);
   });
   // A wrong method on a known path is a 405 for anyone: it says nothing about any record.

@@ -45,6 +45,7 @@ export function authorize(principal: Principal, interaction: Interaction, target
         if (writing) throw forbidden(`${resourceType} records change only through the registration operations (see the CapabilityStatement)`);
         return;
       }
+      if (resourceType === 'AuditEvent') throw forbidden('The audit trail is read by auditors; a patient reads their own access log ($access-log)');
       if (principal.noClinicalAccess) throw forbidden(principal.noClinicalAccess);
       return;
     case 'patient':

@@ -143,6 +143,12 @@ export const OPERATIONS: OperationSpec[] = [
     parameters: [output('return', 'Bundle', 1, '1', 'A searchset of Consent')],
   },
   {
+    id: 'Patient-access-log', code: 'access-log', resource: 'Patient', level: 'instance', method: 'GET',
+    title: "Who accessed a patient's record",
+    description: "The patient's access log from the audit trail: each access by a healthcare professional, newest first (at most 1,000): when, the professional and their group, the HCP, the action, whether it succeeded, the sharable data types, and the reason given for restricted access. No network addresses or queries. The patient, their SDM, or an auditor.",
+    parameters: [output('access', 'string', 0, '*', 'One access, with parts when, professional, professionalGroup, healthcareProvider, action, outcome, dataType (repeating) and restrictedAccessReason')],
+  },
+  {
     id: 'Patient-establish-care', code: 'establish-care', resource: 'Patient', level: 'type', method: 'POST',
     title: "Put a patient under this HCP's care, at a visit",
     description:

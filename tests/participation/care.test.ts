@@ -142,7 +142,7 @@ describeEachStore('care relationships', (open) => {
 });
 
 describeEachStore('restricted access', (open) => {
-  const server = useServer(open, { publicProviders: true });
+  const server = useServer(open, { publicProviders: true, notificationSender: discardingSender, recorders: [] }); // only the passwords reach the sender
   let sent: MockInstance<(message: PatientMessage) => Promise<void>>;
   beforeEach(() => {
     sent = vi.spyOn(discardingSender, 'send');
