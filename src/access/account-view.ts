@@ -54,14 +54,29 @@ export class AccountView {
     this.reachable = [...reach.patients];
   }
 
-  readonly visibility: Visibility = (resourceType) => {
+  readonly visibility: Visibility = (resourceType, own = []) => {
     let criteria = this.criteria.get(resourceType);
     if (!criteria) {
       criteria = this.criteriaFor(resourceType);
       this.criteria.set(resourceType, criteria);
     }
+    // A query already kept to reachable patients (the usual `patient=…`) needs no patient list.
+    if (isPatientBound(resourceType) && criteria[0] !== NOTHING && own.some((c) => this.keepsToReachablePatients(resourceType, c))) return criteria.slice(1);
     return criteria;
   };
+
+  /** Whether every match of `criterion` names a reachable patient through a compartment reference. */
+  private keepsToReachablePatients(resourceType: string, criterion: SearchCriterion): boolean {
+    if (criterion.kind === 'id') return resourceType === 'Patient' && criterion.ids.length > 0 && criterion.ids.every((id) => this.reach.patients.has(id));
+    if (criterion.kind !== 'entry' || criterion.anyOf.length === 0) return false;
+    const onlyPatients = criterion.param === 'patient';
+    if (!onlyPatients && !patientCompartmentParams(resourceType).includes(criterion.param)) return false;
+    return criterion.anyOf.every((tests) => {
+      const typed = onlyPatients || tests.some((t) => t.slot === 0 && t.field === 'system' && t.op === 'eq' && t.value === 'Patient');
+      const ids = tests.flatMap((t) => (t.slot === 0 && t.field === 'value' ? (t.op === 'eq' ? [String(t.value)] : t.op === 'in' ? t.value : []) : []));
+      return typed && ids.length > 0 && ids.every((id) => this.reach.patients.has(id));
+    });
+  }
 
   private criteriaFor(resourceType: string): SearchCriterion[] {
     if (RBAC.referenceTypes.has(resourceType)) return [];

@@ -1,12 +1,13 @@
 import type { SearchCriterion } from '../../store/port.js';
 
 /**
- * What a caller may see, as extra search criteria per resource type: the layers above decide
+ * What a caller may see, as extra search criteria per resource type (`own`, the query's own
+ * criteria for that type, lets it leave out what they already imply): the layers above decide
  * (consent, care, roles); search applies them inside the query, to the matches and to every
  * type a search reaches into (chains, _has, _include, _revinclude), so pages stay full and
  * totals count only what the caller may see.
  */
-export type Visibility = (resourceType: string) => SearchCriterion[];
+export type Visibility = (resourceType: string, own?: SearchCriterion[]) => SearchCriterion[];
 
 export const SEES_EVERYTHING: Visibility = () => [];
 
@@ -17,9 +18,9 @@ export const NOTHING: SearchCriterion = { kind: 'id', ids: [] };
 function reachInto(criterion: SearchCriterion, visible: Visibility): SearchCriterion {
   switch (criterion.kind) {
     case 'references':
-      return { ...criterion, where: planned(criterion.where.map((c) => reachInto(c, visible)), visible(criterion.targetType)) };
+      return { ...criterion, where: planned(criterion.where.map((c) => reachInto(c, visible)), visible(criterion.targetType, criterion.where)) };
     case 'referencedBy':
-      return { ...criterion, where: planned(criterion.where.map((c) => reachInto(c, visible)), visible(criterion.sourceType)) };
+      return { ...criterion, where: planned(criterion.where.map((c) => reachInto(c, visible)), visible(criterion.sourceType, criterion.where)) };
     case 'not':
       return { kind: 'not', criterion: reachInto(criterion.criterion, visible) };
     case 'or':
@@ -44,13 +45,12 @@ function asFilter(criterion: SearchCriterion): SearchCriterion {
 }
 
 /**
- * What the caller may see is usually far wider than what the query asks for: the query's own
- * criteria select, and the restrictions are checked on each row they select. Without criteria
- * of its own, the first restriction (whose patients, typically) selects instead.
+ * The first restriction (whose patients, typically) selects alongside the query's own criteria:
+ * a list built once, which scales with what the caller may see rather than with what the query
+ * matches. The others are checked on each row that remains.
  */
 function planned(own: SearchCriterion[], restrictions: SearchCriterion[]): SearchCriterion[] {
-  if (own.length > 0) return [...own, ...restrictions.map(asFilter)];
-  return restrictions.map((c, i) => (i === 0 ? c : asFilter(c)));
+  return [...own, ...restrictions.map((c, i) => (i === 0 ? c : asFilter(c)))];
 }
 
 /**
@@ -60,7 +60,7 @@ function planned(own: SearchCriterion[], restrictions: SearchCriterion[]): Searc
 export function restrict(where: SearchCriterion[], resourceTypes: string[], visible: Visibility): SearchCriterion[] {
   if (visible === SEES_EVERYTHING) return where;
   const inner = where.map((c) => reachInto(c, visible));
-  if (resourceTypes.length === 1) return planned(inner, visible(resourceTypes[0]!));
+  if (resourceTypes.length === 1) return planned(inner, visible(resourceTypes[0]!, where));
   const groups = new Map<string, { types: string[]; criteria: SearchCriterion[] }>();
   const hidden = JSON.stringify([NOTHING]);
   for (const type of resourceTypes) {
