@@ -1,3 +1,4 @@
+import { access } from './access.js';
 import { core } from './core.js';
 import { formatReport, writeReport } from './report.js';
 import { settingsFromEnv, type Scenario } from './scenario.js';
@@ -20,9 +21,13 @@ import { buildServer } from './server-process.js';
  * search: BENCH_RESOURCES (100000; 500 at least), BENCH_INGEST_CONCURRENCY (32),
  * BENCH_SEARCH_CONNECTIONS (8), BENCH_INDEX_BATCH (5000). It takes about 15-20 minutes at the
  * defaults on 2 cores (BENCH_RESOURCES=5000 BENCH_SECONDS=3: about 4); see search.ts.
+ * access (`npm run bench -- access`): BENCH_ACCESS_RESOURCES (100000), BENCH_ACCESS_HCPS (20),
+ * BENCH_ACCESS_SEARCH_CONNECTIONS (16), BENCH_ACCESS_ROUNDS (2), BENCH_ACCESS_LOAD_LIMIT_SECONDS
+ * (600), BENCH_ACCESS_PROFILE_DIR (CPU profiles per principal), BENCH_ONLY for its runs
+ * (read,patient,code,condition,sorted,name). About 15 minutes at the defaults; see access.ts.
  */
 
-const SCENARIOS: Scenario[] = [core, search];
+const SCENARIOS: Scenario[] = [core, search, access];
 
 function select(args: string[]): Scenario[] {
   const names = args.filter((a) => a !== '--');
