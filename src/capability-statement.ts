@@ -1,12 +1,13 @@
 import type { CapabilityStatement, CapabilityStatementRestResourceOperation } from 'fhir/r4.js';
 import { capabilityStatement, type SoftwareInfo } from './fhir/capability.js';
-import { canonicalOf, OPERATIONS } from './participation/operations.js';
+import { ALL_OPERATIONS } from './operations.js';
+import { canonicalOf } from './participation/operations.js';
 
 /** The whole CapabilityStatement: FHIR REST as implemented, plus the operations and security. */
 
 export function serverCapabilityStatement(software: SoftwareInfo): CapabilityStatement {
   const operations = new Map<string, CapabilityStatementRestResourceOperation[]>();
-  for (const spec of OPERATIONS) {
+  for (const spec of ALL_OPERATIONS) {
     const list = operations.get(spec.resource) ?? [];
     list.push({ name: spec.code, definition: canonicalOf(spec), documentation: spec.description });
     operations.set(spec.resource, list);

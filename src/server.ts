@@ -33,6 +33,7 @@ import { metadataRoutes } from './http/routes/metadata.js';
 import { searchRoutes } from './http/routes/search.js';
 import { methodNotAllowedRoutes, trackRoutes } from './http/routes/unsupported-methods.js';
 import { participationGuard } from './participation/guard.js';
+import { ALL_OPERATIONS } from './operations.js';
 import { operationDefinition, OPERATIONS } from './participation/operations.js';
 import { resolvePrincipal } from './participation/principals.js';
 import { PrincipalCache } from './participation/principal-cache.js';
@@ -144,7 +145,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Public and authenticated routes are sibling scopes: no path is exempted by string matching.
   await app.register(async (open) => {
     metadataRoutes(open, serverCapabilityStatement(options.software));
-    publicRoutes(open, participation.providers, OPERATIONS.map((spec) => operationDefinition(spec, options.software.releaseDate)));
+    publicRoutes(open, participation.providers, ALL_OPERATIONS.map((spec) => operationDefinition(spec, options.software.releaseDate)));
     await authRoutes(open, {
       clients: new BackendServices(auth.clients),
       signingKey: auth.signingKey,

@@ -15,7 +15,10 @@ export interface OperationSpec {
   /** The OperationDefinition's id, e.g. `Patient-register`. */
   id: string;
   code: string;
-  resource: 'Patient' | 'Organization' | 'Practitioner' | 'PractitionerRole' | 'EpisodeOfCare' | 'System';
+  /** A resource type, or 'System' for system-level operations. */
+  resource: string;
+  /** The canonical URL of a standard operation (e.g. Patient-everything); this server's own otherwise. */
+  canonical?: string;
   level: 'type' | 'instance' | 'system';
   /** GET for operations that change nothing. */
   method: 'POST' | 'GET';
@@ -200,7 +203,7 @@ export const OPERATIONS: OperationSpec[] = [
   },
 ];
 
-export const canonicalOf = (spec: OperationSpec) => `${EHEALTH}/OperationDefinition/${spec.id}`;
+export const canonicalOf = (spec: OperationSpec) => spec.canonical ?? `${EHEALTH}/OperationDefinition/${spec.id}`;
 
 export function operationDefinition(spec: OperationSpec, date: string): OperationDefinition {
   return {

@@ -1,0 +1,8 @@
+import { OPERATIONS, type OperationSpec } from './participation/operations.js';
+
+/**
+ * Every operation the server offers, for the CapabilityStatement and the public
+ * OperationDefinition route: the participation operations and the FHIR ones (bundles, bulk
+ * data, $everything, $validate), each list kept beside the code that implements it.
+ */
+export const ALL_OPERATIONS: OperationSpec[] = [...OPERATIONS];
