@@ -31,6 +31,13 @@ import { publicRoutes } from './http/routes/public.js';
 import { instanceRoutes } from './http/routes/instance.js';
 import { metadataRoutes } from './http/routes/metadata.js';
 import { searchRoutes } from './http/routes/search.js';
+import { bundleRoutes } from './http/routes/bundle.js';
+import { BundleProcessor } from './fhir/bundle-processing/processor.js';
+import { openBulkData, type BulkDataOptions } from './http/bulk-data.js';
+import { everythingRoutes } from './http/routes/everything.js';
+import { validateRoutes } from './http/routes/validate.js';
+import { EverythingService } from './fhir/everything.js';
+import { ValidateOperation } from './fhir/validate-operation.js';
 import { methodNotAllowedRoutes, trackRoutes } from './http/routes/unsupported-methods.js';
 import { participationGuard } from './participation/guard.js';
 import { ALL_OPERATIONS } from './operations.js';
@@ -49,6 +56,8 @@ export interface ServerOptions {
   codec?: BodyCodec;
   software: SoftwareInfo;
   bodyLimit: number;
+  /** Largest accepted batch or transaction Bundle; the single-resource limit when omitted. */
+  bundleBodyLimit?: number;
   defaultPageSize: number;
   maxPageSize: number;
   pagingSecret: Buffer;
@@ -65,6 +74,13 @@ export interface ServerOptions {
   recorders?: AccessRecorder[];
   /** How patients are messaged; the built-in sender writes to the log. */
   notificationSender?: NotificationSender;
+  /**
+   * False leaves queued notifications unsent by this process (another process dispatches them,
+   * or a test looks at the queue without the dispatcher rewriting it meanwhile). Default true.
+   */
+  dispatchNotifications?: boolean;
+  /** Bulk Data jobs: where they are kept and for how long. */
+  bulk?: BulkDataOptions;
   /** Request logging; omitted for silence (tests). */
   log?: { level: string; stream?: DestinationStream };
 }
@@ -132,7 +148,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const auditLog = new AuditLog(options.store, codec, { baseUrl: localBase });
   const outbox = new NotificationOutbox(options.store, codec, sender, { baseUrl: localBase, log: app.log });
   await auditLog.open();
-  outbox.start();
+  if (options.dispatchNotifications ?? true) outbox.start();
   app.addHook('onClose', async () => outbox.stop());
 
   const authenticate = async (token: string) => {
@@ -144,7 +160,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const routes = trackRoutes(app);
   // Public and authenticated routes are sibling scopes: no path is exempted by string matching.
   await app.register(async (open) => {
-    metadataRoutes(open, serverCapabilityStatement(options.software));
+    metadataRoutes(open, serverCapabilityStatement(options.software, { transactions: options.store.atomicWriteMany === true }));
     publicRoutes(open, participation.providers, ALL_OPERATIONS.map((spec) => operationDefinition(spec, options.software.releaseDate)));
     await authRoutes(open, {
       clients: new BackendServices(auth.clients),
@@ -155,12 +171,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     });
   });
   await app.register(async (secured) => {
-    installAccessRecording(secured, { policy, recorders: options.recorders ?? [auditLog, outbox] });
+    const recorders = options.recorders ?? [auditLog, outbox];
+    installAccessRecording(secured, { policy, recorders });
     requireAuthentication(secured, authenticate);
     operationRoutes(secured, OPERATIONS.filter((spec) => !spec.public), participation);
     historyRoutes(secured, history, resources);
     instanceRoutes(secured, resources, bothGuards(participationGuard, serverRecordsGuard));
     await searchRoutes(secured, searches);
+    const bundles = new BundleProcessor({ store: options.store, codec, resources, searches, history });
+    bundleRoutes(secured, bundles, { guard: bothGuards(participationGuard, serverRecordsGuard), bodyLimit: options.bundleBodyLimit ?? options.bodyLimit });
+    const bulk = openBulkData(options.bulk ?? {}, { store: options.store, codec, searches, resources, recorders, localBase, log: app.log });
+    bulk.routes(secured);
+    app.addHook('onClose', bulk.close);
+    everythingRoutes(secured, new EverythingService(options.store, codec, tokens, options, resources));
+    validateRoutes(secured, new ValidateOperation(options.store, codec), bothGuards(participationGuard, serverRecordsGuard));
   });
   // A wrong method on a known path is a 405 for anyone: it says nothing about any record.
   await app.register(async (rest) => methodNotAllowedRoutes(rest, routes));

@@ -11,8 +11,10 @@ import { accountsAt, hcpWithAccounts, patientOf, restrictedGrant } from './terri
 /** The audit trail and notifications of a running server, end to end. */
 
 describeEachStore('audit trail and notifications', (open) => {
-  // The server's own audit trail and outbox, on every store (see the harness).
-  const server = useServer(open, { publicProviders: true, recorders: undefined });
+  // The server's own audit trail and outbox, on every store (see the harness). Its dispatcher
+  // stays off: on MongoDB without transactions a count racing the dispatcher's rewrite of a
+  // Communication can miss it (the adapter's known limit), and the queue is what is tested here.
+  const server = useServer(open, { publicProviders: true, recorders: undefined, dispatchNotifications: false });
 
   it("every access is audited for auditors, shown in the patient's access log, and notified once per professional per day", async () => {
     const hcp = await hcpWithAccounts(server);
