@@ -26,6 +26,10 @@ export interface ServerConfig {
    * conditional operations see nothing.
    */
   searchIndexing: boolean;
+  /** Where Bulk Data jobs and their NDJSON files are kept (they survive a restart there). */
+  bulkDataDir: string;
+  /** How long a finished bulk job's files stay available, in seconds. */
+  bulkRetentionSeconds: number;
   /** production: only configured keys are trusted, never the development key. */
   mode: 'development' | 'production';
   auth: {
@@ -71,6 +75,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     pagingSecret: env.PAGING_SECRET ? Buffer.from(env.PAGING_SECRET, 'utf8') : randomBytes(32),
     logLevel: env.LOG_LEVEL ?? 'info',
     searchIndexing: env.SEARCH_INDEXING !== 'off',
+    bulkDataDir: env.BULK_DATA_DIR ?? './data/bulk',
+    bulkRetentionSeconds: integer(env.BULK_EXPORT_RETENTION_SECONDS, 24 * 3600, 'BULK_EXPORT_RETENTION_SECONDS'),
     mode: env.EHEALTH_MODE === 'production' ? 'production' : 'development',
     auth: {
       issuers: (env.AUTH_ISSUER ?? DEFAULT_ISSUER).split(',').map((s) => s.trim()).filter(Boolean),

@@ -21,6 +21,7 @@ const app = await buildServer({
   pagingSecret: config.pagingSecret,
   ...(config.baseUrl && { baseUrl: config.baseUrl }),
   searchIndexing: config.searchIndexing,
+  bulk: { dir: config.bulkDataDir, retentionMs: config.bulkRetentionSeconds * 1000 },
   auth: await authFromConfig(config),
   publicProviders: true,
   log: { level: config.logLevel },

@@ -13,6 +13,9 @@ const ACCEPTED_RANGES: Record<string, FhirMediaType> = {
   ...FORMAT_ALIASES,
   'application/*': 'application/fhir+json',
   '*/*': 'application/fhir+json',
+  // Bulk Data clients ask for NDJSON files; the routes serving them answer NDJSON, and anything else (errors) in JSON.
+  'application/fhir+ndjson': 'application/fhir+json',
+  'application/ndjson': 'application/fhir+json',
 };
 
 function mediaRanges(accept: string): { range: string; q: number }[] {
