@@ -37,6 +37,8 @@ export async function runExport(id: string, plan: JobPlan, state: JobState, file
       ftruncateSync(fd, state.bytes);
       let position = state.bytes;
       for (;;) {
+        // The embedded store answers synchronously: without a turn of the event loop per page, requests would wait for the whole export.
+        await new Promise((resolve) => setImmediate(resolve));
         if (control.stopped) return;
         const hits = await store.search({ resourceTypes: [type], where, sort: [], limit: PAGE, ...(state.after && { after: state.after }) });
         if (control.stopped) return;
