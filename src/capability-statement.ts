@@ -5,7 +5,8 @@ import { canonicalOf } from './participation/operations.js';
 
 /** The whole CapabilityStatement: FHIR REST as implemented, plus the operations and security. */
 
-export function serverCapabilityStatement(software: SoftwareInfo): CapabilityStatement {
+/** `transactions`: whether the store can apply a transaction all or none (the repository file describes the embedded store, which can). */
+export function serverCapabilityStatement(software: SoftwareInfo, { transactions = true }: { transactions?: boolean } = {}): CapabilityStatement {
   const operations = new Map<string, CapabilityStatementRestResourceOperation[]>();
   for (const spec of ALL_OPERATIONS) {
     const list = operations.get(spec.resource) ?? [];
@@ -14,6 +15,7 @@ export function serverCapabilityStatement(software: SoftwareInfo): CapabilitySta
   }
   return capabilityStatement(software, {
     operations,
+    transactions,
     security: {
       cors: false,
       service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }] }],

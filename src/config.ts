@@ -14,6 +14,8 @@ export interface ServerConfig {
   mongodbDatabase?: string;
   /** Largest accepted request body for a single resource, in bytes. */
   bodyLimit: number;
+  /** Largest accepted batch or transaction Bundle, in bytes (a 10,000-entry bundle is far above one resource). */
+  bundleBodyLimit: number;
   /** Default and maximum page sizes for history and search listings. */
   defaultPageSize: number;
   maxPageSize: number;
@@ -70,6 +72,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     sqlitePath: env.SQLITE_PATH ?? './data/fhir.sqlite',
     sqliteSynchronous: synchronous,
     bodyLimit: integer(env.BODY_LIMIT_BYTES, 16 * 1024 * 1024, 'BODY_LIMIT_BYTES'),
+    bundleBodyLimit: integer(env.BUNDLE_BODY_LIMIT_BYTES, 64 * 1024 * 1024, 'BUNDLE_BODY_LIMIT_BYTES'),
     defaultPageSize: integer(env.DEFAULT_PAGE_SIZE, 20, 'DEFAULT_PAGE_SIZE'),
     maxPageSize: integer(env.MAX_PAGE_SIZE, 1000, 'MAX_PAGE_SIZE'),
     pagingSecret: env.PAGING_SECRET ? Buffer.from(env.PAGING_SECRET, 'utf8') : randomBytes(32),

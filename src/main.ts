@@ -16,6 +16,7 @@ const app = await buildServer({
   store,
   software,
   bodyLimit: config.bodyLimit,
+  bundleBodyLimit: config.bundleBodyLimit,
   defaultPageSize: config.defaultPageSize,
   maxPageSize: config.maxPageSize,
   pagingSecret: config.pagingSecret,

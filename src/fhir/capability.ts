@@ -68,6 +68,8 @@ export interface CapabilityAdditions {
   /** Operations by resource type; 'System' for system-level ones. */
   operations: Map<string, CapabilityStatementRestResourceOperation[]>;
   security: CapabilityStatementRestSecurity;
+  /** The store applies a transaction all or none; without it only batches are offered. */
+  transactions?: boolean;
 }
 
 function resourceCapability(type: string, operations: CapabilityStatementRestResourceOperation[] | undefined): CapabilityStatementRestResource {
@@ -112,10 +114,15 @@ export function capabilityStatement(software: SoftwareInfo, additions?: Capabili
           'Prefer: return=minimal|representation|OperationOutcome is honoured; _summary and _elements apply to reads and searches. ' +
           'Search: every R4 search parameter, indexed at write time; _sort, _count, _total, _include/_revinclude (with :iterate), ' +
           'chaining, _has, compartment search on Patient, and cursor paging (self, first, next, previous). Unknown parameters are ' +
-          'reported in the searchset (Prefer: handling=strict makes them a 400). Conditional operations use the full search.',
+          'reported in the searchset (Prefer: handling=strict makes them a 400). Conditional operations use the full search. ' +
+          (additions?.transactions === false
+            ? 'Batch Bundles are accepted at the base URL; transactions are refused (501) because this deployment of the store cannot apply several writes all or none.'
+            : 'Batch and transaction Bundles are accepted at the base URL: every entry method with its conditional forms, urn:uuid and ' +
+              'urn:oid placeholders and conditional references resolved; a transaction stores all of its entries or none. Conditional ' +
+              'criteria inside a transaction are judged against the data as it was before the transaction.'),
         ...(additions && { security: additions.security }),
         resource: [...allResourceTypes()].map((type) => resourceCapability(type, additions?.operations.get(type))),
-        interaction: [{ code: 'history-system' }, { code: 'search-system' }],
+        interaction: [{ code: 'history-system' }, { code: 'search-system' }, { code: 'batch' }, ...(additions?.transactions === false ? [] : [{ code: 'transaction' as const }])],
         searchParam: common.map(searchParam),
         ...(additions?.operations.get('System') && { operation: additions.operations.get('System') }),
       },

@@ -104,6 +104,20 @@ export class ResourceService {
     this.searchIndexing = options.searchIndexing ?? true;
   }
 
+  /**
+   * The same service over another store (a transaction's staging overlay). Writes there are not
+   * yet stored, so they are reported to `onWrite` of the caller's choosing instead of the caches.
+   */
+  over(store: ResourceStore, onWrite?: (resourceType: string, id: string) => void): ResourceService {
+    const { onWrite: _stored, ...options } = this.options;
+    return new ResourceService(store, this.codec, this.searches, { ...options, ...(onWrite && { onWrite }) });
+  }
+
+  /** Tells the listeners of stored writes about writes stored by other means (a committed transaction). */
+  written(resourceType: string, id: string): void {
+    this.options.onWrite?.(resourceType, id);
+  }
+
   /** At most two current matches: enough to tell none, one and several apart. */
   private async matches(resourceType: string, conditional: Conditional): Promise<StoredVersion[]> {
     const where = await this.searches.criteriaFor(resourceType, conditional.query, conditional.baseUrl, conditional.visibility ?? SEES_EVERYTHING);

@@ -41,6 +41,7 @@ export function interactionOf(request: FastifyRequest): { interaction: string; o
   const params = (request.params ?? {}) as { type?: string; id?: string; compartmentType?: string; vid?: string };
   const op = /\$([a-z-]+)/.exec(route);
   if (op) return { interaction: 'operation', operation: op[1]! };
+  if (route === '/fhir' && method === 'POST') return { interaction: (request.body as { type?: unknown } | undefined)?.type === 'transaction' ? 'transaction' : 'batch' };
   if (route.endsWith('/_history')) return { interaction: params.id ? 'history-instance' : params.type ? 'history-type' : 'history-system' };
   if (params.vid !== undefined) return { interaction: 'vread' };
   if (method === 'GET' || route.endsWith('_search')) {

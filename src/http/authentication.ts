@@ -42,22 +42,46 @@ export function requireAuthentication(scope: FastifyInstance, authenticate: Auth
 
 type Params = { type?: string; id?: string; compartmentType?: string };
 
+/** A REST interaction as the gate judges it: from a route, or from a batch or transaction entry. */
+export interface RestRequestShape {
+  method: string;
+  type?: string;
+  id?: string;
+  compartmentType?: string;
+  /** 'list' for _history listings, 'version' for a vread. */
+  history?: 'list' | 'version';
+  /** Search parameters, or a conditional write's criteria. */
+  params: [string, string][];
+  ifNoneExist?: string;
+}
+
 /** The REST interaction a route stands for, checked against the principal's rights. */
 function gate(request: FastifyRequest): void {
   const route = request.routeOptions.url ?? '';
   // Operations check their own rules against the principal.
   if (route.includes('$')) return;
   const { type, id, compartmentType } = request.params as Params;
-  const principal = request.principal;
-  const method = request.method;
+  const ifNoneExist = request.headers['if-none-exist'];
+  gateRestRequest(request.principal, {
+    method: route.endsWith('_search') ? 'GET' : request.method,
+    ...(type !== undefined && { type }),
+    ...(id !== undefined && { id }),
+    ...(compartmentType !== undefined && { compartmentType }),
+    ...((route.endsWith('/_history') || route.includes('/_history/')) && { history: route.includes('/_history/') ? 'version' : 'list' }),
+    params: [...new URLSearchParams(rawQuery(request)), ...(request.body instanceof URLSearchParams ? [...request.body] : [])],
+    ...(typeof ifNoneExist === 'string' && { ifNoneExist }),
+  });
+}
 
-  if (route.endsWith('/_history') || route.includes('/_history/')) {
-    const interaction: Interaction = route.includes('/_history/') ? 'read' : 'history';
+/** Throws unless the principal may make this REST interaction (a 403, or a 404 for another's record). */
+export function gateRestRequest(principal: Principal, shape: RestRequestShape): void {
+  const { method, type, id, compartmentType, params } = shape;
+  if (shape.history) {
+    const interaction: Interaction = shape.history === 'version' ? 'read' : 'history';
     for (const t of type ? [type] : allResourceTypes()) authorize(principal, interaction, { resourceType: t, ...(id !== undefined && { id }) });
     return;
   }
-  if (method === 'GET' || route.endsWith('_search')) {
-    const params = [...new URLSearchParams(rawQuery(request)), ...(request.body instanceof URLSearchParams ? [...request.body] : [])];
+  if (method === 'GET' || method === 'HEAD') {
     if (compartmentType) {
       authorize(principal, 'read', { resourceType: type!, id: id! });
       authorize(principal, 'search', { resourceType: compartmentType });
@@ -75,7 +99,6 @@ function gate(request: FastifyRequest): void {
   if (type === undefined) return;
   authorize(principal, method === 'DELETE' ? 'delete' : 'write', { resourceType: type, ...(id !== undefined && { id }) });
   // Conditional writes search too: whether they match must not reveal other types' records.
-  const ifNoneExist = request.headers['if-none-exist'];
-  const criteria = [...new URLSearchParams(rawQuery(request)), ...(typeof ifNoneExist === 'string' ? new URLSearchParams(ifNoneExist) : [])];
+  const criteria = [...params, ...(shape.ifNoneExist !== undefined ? new URLSearchParams(shape.ifNoneExist) : [])];
   refuseCrossTypeSearch(principal, criteria);
 }

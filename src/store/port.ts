@@ -169,6 +169,11 @@ export class VersionConflictError extends Error {
 
 export interface ResourceStore {
   readonly kind: string;
+  /**
+   * True when `writeMany` is all or none (the embedded store: one SQL transaction), so FHIR
+   * transactions can rely on it; absent or false when a failure may leave earlier writes in.
+   */
+  readonly atomicWriteMany?: boolean;
   /** The newest version, tombstone included; undefined if the resource never existed. */
   readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined>;
   readVersion(resourceType: string, id: string, versionId: number): Promise<StoredVersion | undefined>;

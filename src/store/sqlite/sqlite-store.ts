@@ -63,6 +63,7 @@ function toStored(row: VersionRow): StoredVersion {
 
 export class SqliteStore implements ResourceStore {
   readonly kind = 'sqlite';
+  readonly atomicWriteMany = true;
   private readonly db: Database.Database;
   private readonly latest: Database.Statement<[string, string], VersionRow>;
   private readonly exact: Database.Statement<[string, string, number], VersionRow>;

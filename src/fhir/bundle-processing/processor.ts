@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Bundle, BundleEntry, BundleEntryResponse, FhirResource } from 'fhir/r4.js';
+import type { BodyCodec } from '../../store/codec.js';
+import { VersionConflictError, type ResourceStore, type StoredVersion } from '../../store/port.js';
+import type { HistoryService } from '../history.js';
+import { badRequest, FhirError, issue, operationOutcome, preconditionFailed } from '../outcome.js';
+import type { JsonResource } from '../resource-input.js';
+import type { ResourceService } from '../resource-service.js';
+import type { SearchService } from '../search/search-service.js';
+import { etag } from '../versioning.js';
+import { bundleKind, readEntry, where, type BundleEntryRequest } from './entries.js';
+import { executeEntry, type CallerView, type EntryResult, type EntryServices } from './execute.js';
+import { conditionalReference, isPlaceholder, referencesIn, rewriteReferences } from './references.js';
+import { StagingStore } from './staging-store.js';
+
+/** batch and transaction Bundles at the base URL, framework-free. */
+
+export interface BundleCaller extends CallerView {
+  /** The REST gate for one entry (the same rights as the single-resource routes); throws FhirError. */
+  authorize(entry: BundleEntryRequest): void;
+  /** Notes records read, returned or written, for the audit trail and patient notifications. */
+  touched(resources: JsonResource[]): void;
+  /** Prefer: return for write entries; bundles answer minimally unless asked. */
+  prefer: 'minimal' | 'representation' | 'OperationOutcome';
+}
+
+export interface BundleProcessorDeps {
+  store: ResourceStore;
+  codec: BodyCodec;
+  resources: ResourceService;
+  searches: SearchService;
+  history: HistoryService;
+}
+
+/** Transaction processing order (FHIR R4 3.1.0.11.2): DELETE, POST, PUT and PATCH, then GET and HEAD. */
+const ORDER: Record<BundleEntryRequest['method'], number> = { DELETE: 0, POST: 1, PUT: 2, PATCH: 2, GET: 3, HEAD: 3 };
+
+const statusLine = (status: number) => `${status} ${STATUS_CODES[status] ?? ''}`.trim();
+const isWrite = (entry: BundleEntryRequest) => entry.method !== 'GET' && entry.method !== 'HEAD';
+
+/** The failing entry's error, naming the entry, as the answer to the whole transaction. */
+function failedAt(entry: BundleEntryRequest, error: FhirError): FhirError {
+  const label = `${where(entry.index)} (${entry.method} ${entry.url.slice(0, 200)})`;
+  return new FhirError(
+    error.status,
+    error.outcome.issue.map((i) => ({ ...i, diagnostics: `${label}: ${i.diagnostics ?? ''}`, expression: [where(entry.index), ...(i.expression ?? [])] })),
+  );
+}
+
+export class BundleProcessor {
+  constructor(private readonly deps: BundleProcessorDeps) {}
+
+  /** Whether transactions can be all or none on this store (else they are refused). */
+  get transactions(): boolean {
+    return this.deps.store.atomicWriteMany === true;
+  }
+
+  async process(body: unknown, caller: BundleCaller): Promise<Bundle> {
+    const kind = bundleKind(body);
+    const list = (body as { entry?: unknown[] }).entry ?? [];
+    const entries = list.map((raw, i) => readEntry(raw, i, caller.baseUrl));
+    if (kind === 'transaction' && !this.transactions) {
+      throw FhirError.of(501, 'not-supported', `This server's ${this.deps.store.kind} deployment cannot apply several writes as one unit, so it refuses transactions rather than apply them partly; send a batch instead (see the CapabilityStatement)`);
+    }
+    // The entries now hold the resources; dropping the bundle's list lets each go once processed.
+    delete (body as { entry?: unknown[] }).entry;
+    const answered = kind === 'batch' ? await this.batch(entries, caller) : await this.transaction(entries, caller);
+    return { resourceType: 'Bundle', type: kind === 'batch' ? 'batch-response' : 'transaction-response', entry: answered };
+  }
+
+  private async batch(entries: BundleEntryRequest[], caller: BundleCaller): Promise<BundleEntry[]> {
+    const fullUrls = new Set(entries.flatMap((e) => (e.fullUrl !== undefined && isPlaceholder(e.fullUrl) ? [e.fullUrl] : [])));
+    const conditional = new Map<string, Promise<string>>();
+    const services: EntryServices = this.deps;
+    const answered: BundleEntry[] = [];
+    for (const entry of entries) {
+      try {
+        caller.authorize(entry);
+        if (entry.resource) {
+          await this.resolveReferences(entry.resource, caller, conditional, (reference) => {
+            throw badRequest(
+              fullUrls.has(reference)
+                ? `${reference} is another entry's fullUrl: batch entries may not reference each other (use a transaction)`
+                : `${reference} names no resource: placeholders are resolved only between the entries of a transaction`,
+            );
+          });
+        }
+        const result = await executeEntry(entry, services, caller);
+        this.noteTouched(result, caller);
+        answered.push(this.answer(entry, result, caller));
+      } catch (error) {
+        if (!(error instanceof FhirError)) throw error;
+        answered.push({ response: { status: statusLine(error.status), outcome: error.outcome } });
+      }
+      delete entry.resource;
+    }
+    return answered;
+  }
+
+  private async transaction(entries: BundleEntryRequest[], caller: BundleCaller): Promise<BundleEntry[]> {
+    const staging = new StagingStore(this.deps.store);
+    const written = new Set<string>();
+    const services: EntryServices = { ...this.deps, resources: this.deps.resources.over(staging) };
+    const { assigned, placeholders } = await this.assignIds(entries, caller);
+    const conditional = new Map<string, Promise<string>>();
+    const results = new Map<number, EntryResult>();
+    const unresolved = (reference: string): never => {
+      throw badRequest(`${reference} is not the fullUrl of any entry of this transaction`);
+    };
+    for (const entry of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
+      try {
+        if (entry.resource) await this.resolveReferences(entry.resource, caller, conditional, (reference) => placeholders.get(reference) ?? unresolved(reference));
+        const result = await executeEntry(entry, services, caller, assigned.get(entry.index));
+        if (isWrite(entry) && result.stored) {
+          const target = `${result.stored.resourceType}/${result.stored.id}`;
+          if (written.has(target)) throw badRequest(`${target} is changed by another entry of this transaction too; each resource may appear once`);
+          written.add(target);
+        }
+        this.noteTouched(result, caller);
+        if (caller.prefer !== 'representation' && isWrite(entry)) delete result.json;
+        results.set(entry.index, result);
+      } catch (error) {
+        throw error instanceof FhirError ? failedAt(entry, error) : error;
+      }
+      delete entry.resource;
+    }
+    const committed = await this.commit(staging, caller.prefer === 'representation');
+    return entries.map((entry) => this.answer(entry, this.final(results.get(entry.index)!, committed), caller));
+  }
+
+  /** Ids of the transaction's creates, given before any entry runs so every placeholder can be replaced. */
+  private async assignIds(entries: BundleEntryRequest[], caller: BundleCaller): Promise<{ assigned: Map<number, string>; placeholders: Map<string, string> }> {
+    const assigned = new Map<number, string>();
+    const placeholders = new Map<string, string>();
+    for (const entry of entries) {
+      try {
+        caller.authorize(entry);
+        let id: string | undefined = entry.id;
+        if (entry.method === 'POST') {
+          const match = entry.ifNoneExist === undefined ? undefined : await this.matchOne(entry.type!, entry.ifNoneExist, caller, false);
+          id = match ?? randomUUID();
+          assigned.set(entry.index, id);
+        } else if (entry.method === 'PUT' && id === undefined && entry.fullUrl !== undefined && isPlaceholder(entry.fullUrl)) {
+          id = (await this.matchOne(entry.type!, entry.query, caller, false)) ?? (typeof entry.resource?.id === 'string' ? entry.resource.id : randomUUID());
+          entry.resource!.id = id;
+        }
+        if (entry.fullUrl === undefined || !isPlaceholder(entry.fullUrl) || id === undefined || !isWrite(entry)) continue;
+        if (placeholders.has(entry.fullUrl)) throw badRequest(`fullUrl ${entry.fullUrl} is used by more than one entry`, ['fullUrl']);
+        placeholders.set(entry.fullUrl, `${entry.type}/${id}`);
+      } catch (error) {
+        throw error instanceof FhirError ? failedAt(entry, error) : error;
+      }
+    }
+    return { assigned, placeholders };
+  }
+
+  /** The id of the one visible resource matching the criteria; undefined for none when `required` is false. */
+  private async matchOne(type: string, query: string, caller: CallerView, required: boolean): Promise<string | undefined> {
+    const where = await this.deps.searches.criteriaFor(type, query, caller.baseUrl, caller.visibility);
+    if (where.length === 0) throw badRequest(`'${type}?${query.slice(0, 200)}' has no search criteria`);
+    const matches = await this.deps.searches.find(type, where, 2);
+    if (matches.length > 1) throw preconditionFailed(`'${type}?${query.slice(0, 200)}' matches more than one resource`);
+    if (matches.length === 0 && required) throw preconditionFailed(`'${type}?${query.slice(0, 200)}' matches no resource`);
+    return matches[0]?.id;
+  }
+
+  /** Replaces placeholders (through `placeholder`) and conditional references (by search) in a resource. */
+  private async resolveReferences(resource: JsonResource, caller: CallerView, conditional: Map<string, Promise<string>>, placeholder: (reference: string) => string): Promise<void> {
+    const resolved = new Map<string, string>();
+    for (const reference of new Set(referencesIn(resource))) {
+      if (isPlaceholder(reference)) {
+        resolved.set(reference, placeholder(reference));
+        continue;
+      }
+      const criteria = conditionalReference(reference);
+      if (!criteria) continue;
+      let target = conditional.get(reference);
+      if (!target) {
+        target = this.matchOne(criteria.type, criteria.query, caller, true).then((id) => `${criteria.type}/${id!}`);
+        conditional.set(reference, target);
+      }
+      resolved.set(reference, await target);
+    }
+    if (resolved.size > 0) rewriteReferences(resource, (reference) => resolved.get(reference));
+  }
+
+  /** Stores every staged write at once; a concurrent change to one of them fails the whole transaction. */
+  private async commit(staging: StagingStore, keepBodies: boolean): Promise<Map<string, StoredVersion>> {
+    let stored: StoredVersion[];
+    try {
+      stored = await staging.commit();
+    } catch (error) {
+      if (!(error instanceof VersionConflictError)) throw error;
+      throw FhirError.of(409, 'conflict', `${error.resourceType}/${error.id} was changed by another client while the transaction ran; nothing was stored, please retry`);
+    }
+    const byVersion = new Map<string, StoredVersion>();
+    for (const version of stored) {
+      this.deps.resources.written(version.resourceType, version.id);
+      // Only a representation needs the stored bodies; otherwise they go now, not with the answer.
+      if (!keepBodies) delete version.body;
+      byVersion.set(`${version.resourceType}/${version.id}/${version.versionId}`, version);
+    }
+    return byVersion;
+  }
+
+  /** An entry's result with the version as committed (its timestamp is the store's, not the staging's). */
+  private final(result: EntryResult, committed: Map<string, StoredVersion>): EntryResult {
+    const { stored } = result;
+    const version = stored && committed.get(`${stored.resourceType}/${stored.id}/${stored.versionId}`);
+    if (!version) return result;
+    const { body, ...meta } = version;
+    const final: EntryResult = { ...result, stored: meta };
+    if (result.json !== undefined && body !== undefined) final.json = this.deps.codec.decode(body);
+    return final;
+  }
+
+  private noteTouched(result: EntryResult, caller: BundleCaller): void {
+    if (result.json !== undefined) caller.touched([JSON.parse(result.json) as JsonResource]);
+    const found = (result.bundle?.entry ?? []).filter((e) => e.search?.mode !== 'outcome' && e.resource).map((e) => e.resource as unknown as JsonResource);
+    if (found.length > 0) caller.touched(found);
+  }
+
+  private answer(entry: BundleEntryRequest, result: EntryResult, caller: BundleCaller): BundleEntry {
+    const { stored } = result;
+    const response: BundleEntryResponse = { status: statusLine(result.status) };
+    if (stored) {
+      response.etag = etag(stored.versionId);
+      response.lastModified = new Date(stored.lastUpdated).toISOString();
+      if (isWrite(entry) && !stored.deleted) response.location = `${stored.resourceType}/${stored.id}/_history/${stored.versionId}`;
+    }
+    const answered: BundleEntry = { response };
+    if (stored && !stored.deleted) answered.fullUrl = `${caller.baseUrl}/${stored.resourceType}/${stored.id}`;
+    if (entry.method === 'HEAD') return answered;
+    if (!isWrite(entry)) {
+      if (result.bundle) answered.resource = result.bundle;
+      else if (result.json !== undefined) answered.resource = JSON.parse(result.json) as FhirResource;
+      return answered;
+    }
+    if (caller.prefer === 'representation' && result.json !== undefined) answered.resource = JSON.parse(result.json) as FhirResource;
+    if (caller.prefer === 'OperationOutcome') response.outcome = operationOutcome([issue('information', 'informational', `${entry.method} done`)]);
+    return answered;
+  }
+}
