@@ -1,5 +1,6 @@
 import type { CapabilityStatement, CapabilityStatementRestResourceOperation } from 'fhir/r4.js';
 import { capabilityStatement, type SoftwareInfo } from './fhir/capability.js';
+import { allResourceTypes } from './fhir/definitions.js';
 import { ALL_OPERATIONS } from './operations.js';
 import { canonicalOf } from './participation/operations.js';
 
@@ -9,9 +10,12 @@ import { canonicalOf } from './participation/operations.js';
 export function serverCapabilityStatement(software: SoftwareInfo, { transactions = true }: { transactions?: boolean } = {}): CapabilityStatement {
   const operations = new Map<string, CapabilityStatementRestResourceOperation[]>();
   for (const spec of ALL_OPERATIONS) {
-    const list = operations.get(spec.resource) ?? [];
-    list.push({ name: spec.code, definition: canonicalOf(spec), documentation: spec.description });
-    operations.set(spec.resource, list);
+    // An operation on 'Resource' (like $validate) is offered on every type; its definition documents it once.
+    for (const type of spec.resource === 'Resource' ? allResourceTypes() : [spec.resource]) {
+      const list = operations.get(type) ?? [];
+      list.push({ name: spec.code, definition: canonicalOf(spec), ...(spec.resource !== 'Resource' && { documentation: spec.description }) });
+      operations.set(type, list);
+    }
   }
   return capabilityStatement(software, {
     operations,

@@ -62,7 +62,7 @@ export function authorize(principal: Principal, interaction: Interaction, target
 }
 
 /** Who may reach only some resource types, and so may not search across types. */
-function limitedTo(principal: Principal): string | undefined {
+export function limitedTo(principal: Principal): string | undefined {
   if (principal.kind === 'registration-office') return 'the registration office (participation records only)';
   if (principal.kind === 'auditor') return 'an auditor (the audit trail only)';
   if (principal.kind === 'account' && principal.noClinicalAccess) return `this account (${principal.noClinicalAccess})`;

@@ -20,8 +20,12 @@ export interface OperationSpec {
   /** The canonical URL of a standard operation (e.g. Patient-everything); this server's own otherwise. */
   canonical?: string;
   level: 'type' | 'instance' | 'system';
+  /** Further levels the same operation is invoked at (e.g. $validate: type and instance). */
+  alsoAt?: ('type' | 'instance' | 'system')[];
   /** GET for operations that change nothing. */
   method: 'POST' | 'GET';
+  /** Whether it changes anything, when its method does not say (a POST that only checks, like $validate). */
+  affectsState?: boolean;
   /** Callable without a token. */
   public?: boolean;
   title: string;
@@ -216,12 +220,12 @@ export function operationDefinition(spec: OperationSpec, date: string): Operatio
     kind: 'operation',
     date,
     description: spec.description,
-    affectsState: spec.method === 'POST',
+    affectsState: spec.affectsState ?? spec.method === 'POST',
     code: spec.code,
     ...(spec.resource !== 'System' && { resource: [spec.resource] }),
-    system: spec.level === 'system',
-    type: spec.level === 'type',
-    instance: spec.level === 'instance',
+    system: spec.level === 'system' || spec.alsoAt?.includes('system') === true,
+    type: spec.level === 'type' || spec.alsoAt?.includes('type') === true,
+    instance: spec.level === 'instance' || spec.alsoAt?.includes('instance') === true,
     parameter: spec.parameters,
   };
 }
