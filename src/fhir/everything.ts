@@ -8,15 +8,18 @@ import type { PageTokens } from './page-token.js';
 import type { JsonResource } from './resource-input.js';
 import type { ReadCheck, ResourceService } from './resource-service.js';
 import { compartmentCriterion, patientCompartmentParams } from './search/compartments.js';
+import { referencesOf } from './search/indexer.js';
 import type { SearchLimits } from './search/request.js';
-import { restrict, SEES_EVERYTHING, type Visibility } from './search/visibility.js';
+import { NOTHING, restrict, SEES_EVERYTHING, type Visibility } from './search/visibility.js';
 
 /**
  * Patient/{id}/$everything: the patient and every resource in their Patient compartment, as
  * one query over every compartment type (so pages are full and the total is exact under the
- * caller's visibility), paged by signed cursors. Resources the compartment's resources merely
- * reference (practitioners, organisations, locations, medications) are not added: fetching them
- * page by page would repeat them across pages and could not be counted in the total.
+ * caller's visibility), paged by signed cursors. Resources of types outside the compartment
+ * that a page's resources reference through their search parameters (practitioners,
+ * organisations, locations, medications, devices) come with that page as includes, under the
+ * same visibility, as `_include` would bring them: not counted in the total, and repeated on
+ * each page that references them.
  */
 
 export interface EverythingInput {
@@ -39,6 +42,8 @@ interface Position {
 
 /** Parameters of the R4 definition that this server accepts but does not apply. */
 const IGNORED = new Set(['start', 'end']);
+/** At most this many referenced resources come with one page. */
+const MAX_REFERENCED = 1000;
 const SHAPING = new Set(['_format', '_pretty']);
 
 let compartmentTypes: string[] | undefined;
@@ -49,15 +54,27 @@ export function patientCompartmentTypes(): string[] {
   return compartmentTypes;
 }
 
-/** One alternative per group of types that name the patient through the same parameters, so the query stays small. */
-function inCompartment(patientId: string, types: string[]): SearchCriterion {
-  const groups = new Map<string, string[]>();
+/**
+ * The compartment under the caller's visibility: each type's compartment criterion with that
+ * type's restrictions compiled as a search of that type alone would have them (so a patient
+ * already known reachable needs no patient list), and one alternative per group of types whose
+ * criteria are the same, so the query stays small. Types the caller may not see drop out.
+ */
+function inCompartment(patientId: string, types: string[], visibility: Visibility): SearchCriterion[] {
+  const groups = new Map<string, { types: string[]; criteria: SearchCriterion[] }>();
+  const hidden = JSON.stringify(NOTHING);
   for (const type of types) {
-    const key = type === 'Patient' ? '#Patient' : JSON.stringify(patientCompartmentParams(type));
-    groups.set(key, [...(groups.get(key) ?? []), type]);
+    const criteria = restrict([compartmentCriterion('Patient', patientId, type)], [type], visibility);
+    if (criteria.some((c) => JSON.stringify(c) === hidden)) continue;
+    const key = JSON.stringify(criteria);
+    const group = groups.get(key) ?? { types: [], criteria };
+    group.types.push(type);
+    groups.set(key, group);
   }
-  const anyOf = [...groups.values()].map((group): SearchCriterion[] => [{ kind: 'type', types: group }, compartmentCriterion('Patient', patientId, group[0]!)]);
-  return anyOf.length === 1 ? anyOf[0]![1]! : { kind: 'or', anyOf };
+  if (groups.size === 0) return [NOTHING];
+  const anyOf = [...groups.values()].map((group): SearchCriterion[] => [{ kind: 'type', types: group.types }, ...group.criteria]);
+  // One group of every type needs no type test; otherwise each group keeps to its own types.
+  return anyOf.length === 1 && groups.values().next().value!.types.length === types.length ? anyOf[0]!.slice(1) : [{ kind: 'or', anyOf }];
 }
 
 function single(params: [string, string][], name: string): string | undefined {
@@ -134,10 +151,9 @@ export class EverythingService {
     const queryKey = JSON.stringify([path, parsed.canonical]);
     const position: Position = parsed.page ? this.tokens.open<Position>(parsed.page, queryKey) : {};
 
-    const selection: SearchCriterion[] = parsed.types.length ? [inCompartment(input.patientId, parsed.types)] : [{ kind: 'id', ids: [] }];
-    if (parsed.since !== undefined) selection.push({ kind: 'lastUpdated', tests: [{ op: 'ge', value: parsed.since }] });
     const resourceTypes = parsed.types.length ? parsed.types : ['Patient'];
-    const where = restrict(selection, resourceTypes, input.visibility ?? SEES_EVERYTHING);
+    const where: SearchCriterion[] = parsed.types.length ? inCompartment(input.patientId, parsed.types, input.visibility ?? SEES_EVERYTHING) : [NOTHING];
+    if (parsed.since !== undefined) where.push({ kind: 'lastUpdated', tests: [{ op: 'ge', value: parsed.since }] });
     const query: SearchQuery = { resourceTypes, where, sort: [], limit: parsed.count + 1 };
     if (position.after) query.after = position.after;
     if (position.before) query.before = position.before;
@@ -158,11 +174,35 @@ export class EverythingService {
     if (hasPrevious && first) link.push({ relation: 'previous', url: url([['_page', this.tokens.issue<Position>(queryKey, { before: first.cursor })]]) });
     if (hasNext && last) link.push({ relation: 'next', url: url([['_page', this.tokens.issue<Position>(queryKey, { after: last.cursor })]]) });
 
-    const entry: BundleEntry[] = page.map((hit) => {
-      const resource = JSON.parse(this.codec.decode(hit.version.body!)) as JsonResource;
-      return { fullUrl: `${input.baseUrl}/${hit.version.resourceType}/${hit.version.id}`, resource: resource as unknown as FhirResource, search: { mode: 'match' } };
+    const matches = page.map((hit) => JSON.parse(this.codec.decode(hit.version.body!)) as JsonResource & { id: string });
+    const referenced = await this.referenced(matches, input.baseUrl, input.visibility ?? SEES_EVERYTHING);
+    const entryOf = (resource: JsonResource & { id: string }, mode: 'match' | 'include'): BundleEntry => ({
+      fullUrl: `${input.baseUrl}/${resource.resourceType}/${resource.id}`,
+      resource: resource as unknown as FhirResource,
+      search: { mode },
     });
+    const entry: BundleEntry[] = [...matches.map((r) => entryOf(r, 'match')), ...referenced.map((r) => entryOf(r, 'include'))];
     if (parsed.notes.length) entry.push({ resource: { resourceType: 'OperationOutcome', issue: parsed.notes }, search: { mode: 'outcome' } });
     return { resourceType: 'Bundle', type: 'searchset', total, link, ...(entry.length && { entry }) };
+  }
+
+  /** The resources outside the compartment that `matches` reference, those the caller may see. */
+  private async referenced(matches: JsonResource[], baseUrl: string, visibility: Visibility): Promise<(JsonResource & { id: string })[]> {
+    const compartment = new Set(patientCompartmentTypes());
+    const wanted = new Map<string, Set<string>>();
+    for (const resource of matches) {
+      for (const ref of referencesOf(resource, '*', baseUrl)) {
+        if (compartment.has(ref.type) || !isResourceType(ref.type)) continue;
+        wanted.set(ref.type, (wanted.get(ref.type) ?? new Set()).add(ref.id));
+      }
+    }
+    const found: (JsonResource & { id: string })[] = [];
+    for (const [type, ids] of wanted) {
+      if (found.length >= MAX_REFERENCED) break;
+      const where = restrict([{ kind: 'id', ids: [...ids] }], [type], visibility);
+      const hits = await this.store.search({ resourceTypes: [type], where, sort: [], limit: Math.min(ids.size, MAX_REFERENCED - found.length) });
+      found.push(...hits.map((h) => JSON.parse(this.codec.decode(h.version.body!)) as JsonResource & { id: string }));
+    }
+    return found;
   }
 }

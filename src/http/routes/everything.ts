@@ -67,7 +67,7 @@ export function everythingRoutes(app: FastifyInstance, everything: EverythingSer
       visibility: request.view.visibility,
       ...(request.view.canSee && { canSee: request.view.canSee }),
     });
-    const returned = (bundle.entry ?? []).filter((e) => e.search?.mode === 'match').map((e) => e.resource as unknown as JsonResource);
+    const returned = (bundle.entry ?? []).filter((e) => e.search?.mode !== 'outcome').map((e) => e.resource as unknown as JsonResource);
     noteTouched(request, returned, baseUrl(request));
     return sendJson(request, reply, 200, bundle);
   };

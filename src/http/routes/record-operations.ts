@@ -12,8 +12,10 @@ export const RECORD_OPERATIONS: OperationSpec[] = [
     title: "Fetch a patient's whole record",
     description:
       'GET, or POST with a Parameters body. The patient and every resource in their Patient compartment (R4 CompartmentDefinition), as a searchset Bundle ordered by type and id, ' +
-      'with an exact total and signed paging links (self, first, previous, next) bound to the query. Resources that compartment resources only reference ' +
-      '(practitioners, organisations, locations, medications) are not included. start and end are not supported: they are reported as ignored in the ' +
+      'with an exact total and signed paging links (self, first, previous, next) bound to the query. Resources of types outside the compartment that a ' +
+      "page's resources reference through their search parameters (practitioners, organisations, locations, medications, devices) come with that page " +
+      '(search.mode include, as _include brings them: not counted in the total, repeated on each page that references them); conditional references are ' +
+      'not resolved. start and end are not supported: they are reported as ignored in the ' +
       'Bundle (Prefer: handling=strict makes them a 400). Runs under the caller: an HCProf account gets exactly the records its sharing consents, care ' +
       'relationships, professional group and restricted-access grants let it see, and a patient it may not reach is not found (404); principals limited ' +
       'to some resource types (the registration office, auditors, accounts without clinical access, clients without a wildcard read scope) and patients get 403. ' +
