@@ -135,6 +135,20 @@ describeEachStore('$validate', (open) => {
     expect(f.text).toMatch(/written by the server only/);
   });
 
+  it('is listed on every type in the CapabilityStatement, with $everything on Patient, and both definitions are served', async () => {
+    const rest = (await server.request({ method: 'GET', url: '/fhir/metadata', headers: { authorization: '' } })).json().rest[0];
+    const operationsOf = (type: string) => (rest.resource.find((r: Json) => r.type === type).operation ?? []) as Json[];
+    for (const type of ['Observation', 'Patient', 'Parameters']) {
+      expect(operationsOf(type)).toContainEqual({ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' });
+    }
+    expect(operationsOf('Patient').find((o) => o.name === 'everything')?.definition).toBe('http://hl7.org/fhir/OperationDefinition/Patient-everything');
+    const validateDefinition = (await server.request({ method: 'GET', url: '/fhir/OperationDefinition/Resource-validate', headers: { authorization: '' } })).json();
+    expect(validateDefinition).toMatchObject({ code: 'validate', type: true, instance: true, system: false, affectsState: false });
+    expect(validateDefinition.description).toMatch(/Only the base StructureDefinition/);
+    const everythingDefinition = (await server.request({ method: 'GET', url: '/fhir/OperationDefinition/Patient-everything', headers: { authorization: '' } })).json();
+    expect(everythingDefinition).toMatchObject({ code: 'everything', resource: ['Patient'], instance: true, type: false });
+  });
+
   describe('under the principal asking', () => {
     let hcp: Hcp;
     let patient: JoinedPatient;
