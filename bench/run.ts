@@ -1,4 +1,5 @@
 import { access } from './access.js';
+import { bundles } from './bundles.js';
 import { core } from './core.js';
 import { formatReport, writeReport } from './report.js';
 import { settingsFromEnv, type Scenario } from './scenario.js';
@@ -25,9 +26,11 @@ import { buildServer } from './server-process.js';
  * BENCH_ACCESS_SEARCH_CONNECTIONS (16), BENCH_ACCESS_ROUNDS (2), BENCH_ACCESS_LOAD_LIMIT_SECONDS
  * (600), BENCH_ACCESS_PROFILE_DIR (CPU profiles per principal), BENCH_ONLY for its runs
  * (read,patient,code,condition,sorted,name). About 15 minutes at the defaults; see access.ts.
+ * bundles (`npm run bench -- bundles`): BENCH_BUNDLE_RESOURCES (100000), BENCH_BUNDLE_ENTRIES (500),
+ * BENCH_BUNDLE_CONCURRENCY (2); then one 10,000-entry transaction and batch; see bundles.ts.
  */
 
-const SCENARIOS: Scenario[] = [core, search, access];
+const SCENARIOS: Scenario[] = [core, search, access, bundles];
 
 function select(args: string[]): Scenario[] {
   const names = args.filter((a) => a !== '--');

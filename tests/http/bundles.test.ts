@@ -141,6 +141,11 @@ describeEachStore('batch and transaction bundles', (open) => {
       expect((await read(newPatient!)).link[0].other.reference).toBe(`Patient/${existing.id}`);
       expect((await read(oidObs!)).subject.reference).toBe(`Patient/${existing.id}`);
       expect((await read(encounter!)).subject.reference).toBe('Patient/tx-put-1');
+      // The stored body carries the version and time the store committed, as the answer says.
+      for (const entry of res.json().entry as Entry[]) {
+        const stored = await read(entry.response.location.split('/_history')[0]);
+        expect(stored.meta).toMatchObject({ versionId: '1', lastUpdated: entry.response.lastModified });
+      }
     });
 
     it('a conditional reference matching none or several fails the transaction', async () => {

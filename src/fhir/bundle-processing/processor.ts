@@ -87,11 +87,12 @@ export class BundleProcessor {
           });
         }
         const result = await executeEntry(entry, services, caller);
-        this.noteTouched(result, caller);
+        this.noteTouched(entry, result, caller);
         answered.push(this.answer(entry, result, caller));
       } catch (error) {
-        if (!(error instanceof FhirError)) throw error;
-        answered.push({ response: { status: statusLine(error.status), outcome: error.outcome } });
+        // Earlier entries are stored already: an unexpected failure answers this entry, not the whole batch.
+        const failure = error instanceof FhirError ? error : FhirError.of(500, 'exception', 'This entry could not be processed because of an internal error');
+        answered.push({ response: { status: statusLine(failure.status), outcome: failure.outcome } });
       }
       delete entry.resource;
     }
@@ -99,7 +100,7 @@ export class BundleProcessor {
   }
 
   private async transaction(entries: BundleEntryRequest[], caller: BundleCaller): Promise<BundleEntry[]> {
-    const staging = new StagingStore(this.deps.store);
+    const staging = new StagingStore(this.deps.store, this.deps.codec);
     const written = new Set<string>();
     const services: EntryServices = { ...this.deps, resources: this.deps.resources.over(staging) };
     const { assigned, placeholders } = await this.assignIds(entries, caller);
@@ -117,8 +118,13 @@ export class BundleProcessor {
           if (written.has(target)) throw badRequest(`${target} is changed by another entry of this transaction too; each resource may appear once`);
           written.add(target);
         }
-        this.noteTouched(result, caller);
+        this.noteTouched(entry, result, caller);
         if (caller.prefer !== 'representation' && isWrite(entry)) delete result.json;
+        // The staged body is the staging's; the answer takes the committed version's.
+        if (result.stored?.body !== undefined) {
+          const { body: _staged, ...version } = result.stored;
+          result.stored = version;
+        }
         results.set(entry.index, result);
       } catch (error) {
         throw error instanceof FhirError ? failedAt(entry, error) : error;
@@ -215,8 +221,11 @@ export class BundleProcessor {
     return final;
   }
 
-  private noteTouched(result: EntryResult, caller: BundleCaller): void {
-    if (result.json !== undefined) caller.touched([JSON.parse(result.json) as JsonResource]);
+  private noteTouched(entry: BundleEntryRequest, result: EntryResult, caller: BundleCaller): void {
+    // A resource written as sent holds the same patients, type and labels as the stored one: no need to parse that back.
+    const asSent = (entry.method === 'PUT' || (entry.method === 'POST' && result.status === 201)) && entry.resource;
+    if (asSent) caller.touched([asSent]);
+    else if (result.json !== undefined) caller.touched([JSON.parse(result.json) as JsonResource]);
     const found = (result.bundle?.entry ?? []).filter((e) => e.search?.mode !== 'outcome' && e.resource).map((e) => e.resource as unknown as JsonResource);
     if (found.length > 0) caller.touched(found);
   }

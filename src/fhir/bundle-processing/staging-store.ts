@@ -1,3 +1,4 @@
+import type { BodyCodec } from '../../store/codec.js';
 import {
   VersionConflictError,
   type HistoryQuery,
@@ -22,8 +23,21 @@ import {
 
 interface Staged {
   version: Omit<StoredVersion, 'body'>;
-  /** Rendered on demand: keeping only the closure holds one copy of the resource, not two. */
-  renderBody?: (versionId: number, lastUpdated: number) => string;
+  /** The encoded body as staged: a string is a far smaller copy than the parsed resource and its index. */
+  body?: string;
+}
+
+/**
+ * The staged body with the timestamp the store gives at commit (meta.lastUpdated is the one
+ * place a staged body differs from the committed one; the version number is pinned).
+ */
+function restamp(codec: BodyCodec, body: string, staged: number, final: number): string {
+  if (staged === final) return body;
+  const json = codec.decode(body);
+  const from = `"lastUpdated":"${new Date(staged).toISOString()}"`;
+  const at = json.indexOf(from);
+  if (at < 0) throw new Error('a staged body lost its meta.lastUpdated');
+  return codec.encode(`${json.slice(0, at)}"lastUpdated":"${new Date(final).toISOString()}"${json.slice(at + from.length)}`);
 }
 
 const key = (resourceType: string, id: string) => `${resourceType}/${id}`;
@@ -33,7 +47,10 @@ export class StagingStore implements ResourceStore {
   private readonly staged = new Map<string, Staged[]>();
   private readonly requests: WriteRequest[] = [];
 
-  constructor(private readonly base: ResourceStore) {
+  constructor(
+    private readonly base: ResourceStore,
+    private readonly codec: BodyCodec,
+  ) {
     this.kind = base.kind;
   }
 
@@ -44,7 +61,7 @@ export class StagingStore implements ResourceStore {
 
   private body(staged: Staged): StoredVersion {
     const stored: StoredVersion = { ...staged.version };
-    if (staged.renderBody) stored.body = staged.renderBody(stored.versionId, stored.lastUpdated);
+    if (staged.body !== undefined) stored.body = staged.body;
     return stored;
   }
 
@@ -68,13 +85,24 @@ export class StagingStore implements ResourceStore {
     }
     const versionId = (seen ?? 0) + 1;
     const lastUpdated = Math.max(Date.now(), current?.lastUpdated ?? 0);
-    const staged: Staged = { version: { resourceType, id, versionId, lastUpdated, deleted: request.renderBody === undefined } };
-    if (request.renderBody) staged.renderBody = request.renderBody;
+    const body = request.renderBody?.(versionId, lastUpdated);
+    const staged: Staged = { version: { resourceType, id, versionId, lastUpdated, deleted: body === undefined }, ...(body !== undefined && { body }) };
     const list = this.staged.get(key(resourceType, id)) ?? [];
     list.push(staged);
     this.staged.set(key(resourceType, id), list);
-    // Pinned to the version seen here: a concurrent writer before the commit fails the commit.
-    this.requests.push({ ...request, expectedVersion: seen });
+    // Kept as text until the commit reads it (one at a time), not as thousands of object graphs.
+    const indexJson = body !== undefined && request.index ? JSON.stringify(request.index) : undefined;
+    const codec = this.codec;
+    this.requests.push({
+      resourceType,
+      id,
+      // Pinned to the version seen here: a concurrent writer before the commit fails the commit.
+      expectedVersion: seen,
+      ...(body !== undefined && { renderBody: (_version: number, at: number) => restamp(codec, body, lastUpdated, at) }),
+      get index() {
+        return indexJson === undefined ? undefined : (JSON.parse(indexJson) as ResourceIndex);
+      },
+    });
     return this.body(staged);
   }
 
