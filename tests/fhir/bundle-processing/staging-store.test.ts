@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { StagingStore } from '../../../src/fhir/bundle-processing/staging-store.js';
+import { plainJsonCodec } from '../../../src/store/codec.js';
+import { VersionConflictError, type ResourceStore, type WriteRequest } from '../../../src/store/port.js';
+import { describeEachStore } from '../../store/stores.js';
+
+/** A transaction's staging overlay: buffered writes, visible to its own reads, stored all at once. */
+
+const body = (id: string, extra: Record<string, unknown> = {}) => (versionId: number, lastUpdated: number) =>
+  JSON.stringify({ resourceType: 'Patient', id, meta: { versionId: String(versionId), lastUpdated: new Date(lastUpdated).toISOString() }, ...extra });
+const write = (id: string, expectedVersion?: number | null, extra: Record<string, unknown> = {}): WriteRequest => ({
+  resourceType: 'Patient',
+  id,
+  renderBody: body(id, extra),
+  index: { entries: [{ param: 'gender', values: [{ system: null, value: String(extra.gender ?? 'unknown') }] }], sortKeys: {} },
+  ...(expectedVersion !== undefined && { expectedVersion }),
+});
+
+describeEachStore('staging overlay of a transaction', (open) => {
+  let store: ResourceStore;
+  beforeAll(async () => {
+    store = await open();
+  });
+  afterAll(async () => store.close());
+
+  it('its reads see its writes; the store sees nothing until the commit, then every write with the commit time in the body', async () => {
+    await store.write(write('stage-a'));
+    const staging = new StagingStore(store, plainJsonCodec);
+    const staged = await staging.write(write('stage-a', 1, { gender: 'female' }));
+    await staging.write(write('stage-b', null));
+    expect(staged.versionId).toBe(2);
+    expect((await staging.readCurrent('Patient', 'stage-a'))!.versionId).toBe(2);
+    expect((await staging.readVersion('Patient', 'stage-a', 1))!.versionId).toBe(1);
+    expect((await store.readCurrent('Patient', 'stage-a'))!.versionId).toBe(1);
+    expect(await store.readCurrent('Patient', 'stage-b')).toBeUndefined();
+    await expect(staging.write(write('stage-b', null))).rejects.toBeInstanceOf(VersionConflictError);
+
+    await new Promise((r) => setTimeout(r, 5));
+    const committed = await staging.commit();
+    expect(committed.map((v) => `${v.id}/${v.versionId}`)).toEqual(['stage-a/2', 'stage-b/1']);
+    for (const version of committed) {
+      const stored = (await store.readCurrent('Patient', version.id))!;
+      expect(JSON.parse(stored.body!).meta).toEqual({ versionId: String(version.versionId), lastUpdated: new Date(stored.lastUpdated).toISOString() });
+    }
+    expect(JSON.parse((await store.readCurrent('Patient', 'stage-a'))!.body!).gender).toBe('female');
+    const found = await store.search({ resourceTypes: ['Patient'], where: [{ kind: 'entry', param: 'gender', anyOf: [[{ slot: 0, field: 'value', op: 'eq', value: 'female' }]] }], sort: [], limit: 10 });
+    expect(found.map((h) => h.version.id)).toEqual(['stage-a']);
+  });
+
+  it('a write by someone else between staging and commit fails the commit, and nothing of it is stored', async ({ skip }) => {
+    if (!store.atomicWriteMany) skip();
+    await store.write(write('race-a'));
+    const staging = new StagingStore(store, plainJsonCodec);
+    await staging.write(write('race-new', null));
+    await staging.write(write('race-a', undefined, { gender: 'male' }));
+    await store.write(write('race-a', undefined, { gender: 'other' }));
+    await expect(staging.commit()).rejects.toBeInstanceOf(VersionConflictError);
+    expect(await store.readCurrent('Patient', 'race-new')).toBeUndefined();
+    expect((await store.readCurrent('Patient', 'race-a'))!.versionId).toBe(2);
+  });
+});
