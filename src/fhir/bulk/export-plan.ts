@@ -8,7 +8,7 @@ import type { ExportStep } from './job-files.js';
 
 /**
  * An export request compiled into one store query per type: the level's patients, `_since`,
- * nothing changed after the transaction time, the `_typeFilter` queries (any of them), and what
+ * the `_typeFilter` queries (any of them), and what
  * the caller may see, inside the query exactly as a search by the same caller would have it.
  */
 
@@ -18,7 +18,6 @@ const NOT_FILTERS = new Set(['_include', '_revinclude', '_sort', '_count', '_sum
 export interface PlanInput {
   request: ExportRequest;
   types: string[];
-  transactionTime: number;
   /** Patient and group exports: whose compartments (undefined: every patient's). */
   patients?: string[];
   baseUrl: string;
@@ -62,10 +61,8 @@ export async function exportSteps(searches: SearchService, input: PlanInput): Pr
   }
   const steps: ExportStep[] = [];
   for (const type of types) {
-    const where: SearchCriterion[] = [];
-    const tests: { op: 'ge' | 'le'; value: number }[] = [{ op: 'le', value: input.transactionTime }];
-    if (request.since !== undefined) tests.push({ op: 'ge', value: request.since });
-    where.push({ kind: 'lastUpdated', tests });
+    // Versions after the transaction time are left out by the runner: a time bound in the query would make the store sort every page by time.
+    const where: SearchCriterion[] = request.since === undefined ? [] : [{ kind: 'lastUpdated', tests: [{ op: 'ge', value: request.since }] }];
     if (request.level !== 'system') {
       const scope = inCompartment(type, input.patients);
       if (scope) where.push(scope);

@@ -4,7 +4,7 @@ import type { ResourceStore } from '../../store/port.js';
 import type { JobFiles, JobPlan, JobState } from './job-files.js';
 
 /**
- * Runs an export plan: each step's matches, page by page in the store's (type, id) order,
+ * Runs an export plan: each step's matches as of the transaction time, page by page in the store's (type, id) order,
  * appended to that step's NDJSON file; after each page the file length and the cursor are
  * checkpointed, so a job interrupted anywhere resumes by cutting the file back to the last
  * checkpoint and asking the store for the rows after it.
@@ -43,13 +43,16 @@ export async function runExport(id: string, plan: JobPlan, state: JobState, file
         const hits = await store.search({ resourceTypes: [type], where, sort: [], limit: PAGE, ...(state.after && { after: state.after }) });
         if (control.stopped) return;
         if (hits.length === 0) break;
-        const bodies = hits.map((h) => line(codec.decode(h.version.body!)));
+        // What changed after the transaction time is for the next export (_since), not this one.
+        const bodies = hits.filter((h) => h.version.lastUpdated <= plan.transactionTime).map((h) => line(codec.decode(h.version.body!)));
         control.onPage?.(type, bodies, state);
-        const chunk = Buffer.from(`${bodies.join('\n')}\n`, 'utf8');
-        writeSync(fd, chunk, 0, chunk.length, position);
-        position += chunk.length;
+        if (bodies.length) {
+          const chunk = Buffer.from(`${bodies.join('\n')}\n`, 'utf8');
+          writeSync(fd, chunk, 0, chunk.length, position);
+          position += chunk.length;
+        }
         state.bytes = position;
-        state.count += hits.length;
+        state.count += bodies.length;
         state.after = hits[hits.length - 1]!.cursor;
         files.saveState(id, state);
         if (hits.length < PAGE) break;

@@ -79,7 +79,7 @@ export function bulkExportRoutes(app: FastifyInstance, deps: { jobs: BulkJobs; s
     }
     const base = baseUrl(request);
     const transactionTime = Date.now();
-    const steps = await exportSteps(deps.searches, { request: exportRequest, types, transactionTime, ...(patients && { patients }), baseUrl: base, visibility: view.visibility });
+    const steps = await exportSteps(deps.searches, { request: exportRequest, types, ...(patients && { patients }), baseUrl: base, visibility: view.visibility });
     const id = deps.jobs.submit({
       kind: 'export',
       owner: ownerOf(principal),
