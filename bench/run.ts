@@ -1,6 +1,7 @@
 import { access } from './access.js';
 import { bundles } from './bundles.js';
 import { core } from './core.js';
+import { exportScenario } from './export.js';
 import { formatReport, writeReport } from './report.js';
 import { settingsFromEnv, type Scenario } from './scenario.js';
 import { search } from './search.js';
@@ -28,9 +29,10 @@ import { buildServer } from './server-process.js';
  * (read,patient,code,condition,sorted,name). About 15 minutes at the defaults; see access.ts.
  * bundles (`npm run bench -- bundles`): BENCH_BUNDLE_RESOURCES (100000), BENCH_BUNDLE_ENTRIES (500),
  * BENCH_BUNDLE_CONCURRENCY (2); then one 10,000-entry transaction and batch; see bundles.ts.
+ * export (`npm run bench -- export`): BENCH_EXPORT_RESOURCES (100000); see export.ts.
  */
 
-const SCENARIOS: Scenario[] = [core, search, access, bundles];
+const SCENARIOS: Scenario[] = [core, search, access, bundles, exportScenario];
 
 function select(args: string[]): Scenario[] {
   const names = args.filter((a) => a !== '--');
