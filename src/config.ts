@@ -32,6 +32,10 @@ export interface ServerConfig {
   bulkDataDir: string;
   /** How long a finished bulk job's files stay available, in seconds. */
   bulkRetentionSeconds: number;
+  /** URL prefixes $import may fetch NDJSON from; empty: uploads only. */
+  bulkImportAllowedUrls: string[];
+  /** Largest NDJSON body $import accepts, in bytes (streamed to disk). */
+  bulkImportBodyLimit: number;
   /** production: only configured keys are trusted, never the development key. */
   mode: 'development' | 'production';
   auth: {
@@ -80,6 +84,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     searchIndexing: env.SEARCH_INDEXING !== 'off',
     bulkDataDir: env.BULK_DATA_DIR ?? './data/bulk',
     bulkRetentionSeconds: integer(env.BULK_EXPORT_RETENTION_SECONDS, 24 * 3600, 'BULK_EXPORT_RETENTION_SECONDS'),
+    bulkImportAllowedUrls: (env.BULK_IMPORT_ALLOWED_URLS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    bulkImportBodyLimit: integer(env.BULK_IMPORT_BODY_LIMIT_BYTES, 1024 * 1024 * 1024, 'BULK_IMPORT_BODY_LIMIT_BYTES'),
     mode: env.EHEALTH_MODE === 'production' ? 'production' : 'development',
     auth: {
       issuers: (env.AUTH_ISSUER ?? DEFAULT_ISSUER).split(',').map((s) => s.trim()).filter(Boolean),

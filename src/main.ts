@@ -22,7 +22,7 @@ const app = await buildServer({
   pagingSecret: config.pagingSecret,
   ...(config.baseUrl && { baseUrl: config.baseUrl }),
   searchIndexing: config.searchIndexing,
-  bulk: { dir: config.bulkDataDir, retentionMs: config.bulkRetentionSeconds * 1000 },
+  bulk: { dir: config.bulkDataDir, retentionMs: config.bulkRetentionSeconds * 1000, importAllowedUrls: config.bulkImportAllowedUrls, uploadLimitBytes: config.bulkImportBodyLimit },
   auth: await authFromConfig(config),
   publicProviders: true,
   log: { level: config.logLevel },

@@ -180,8 +180,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     await searchRoutes(secured, searches);
     const bundles = new BundleProcessor({ store: options.store, codec, resources, searches, history });
     bundleRoutes(secured, bundles, { guard: bothGuards(participationGuard, serverRecordsGuard), bodyLimit: options.bundleBodyLimit ?? options.bodyLimit });
-    const bulk = openBulkData(options.bulk ?? {}, { store: options.store, codec, searches, resources, recorders, localBase, log: app.log });
-    bulk.routes(secured);
+    const bulk = openBulkData(options.bulk ?? {}, {
+      store: options.store, codec, searches, resources, recorders, localBase, log: app.log,
+      viewFor: (principal) => policy.viewFor(principal),
+      guard: bothGuards(participationGuard, serverRecordsGuard),
+    });
+    await bulk.routes(secured);
     app.addHook('onClose', bulk.close);
     everythingRoutes(secured, new EverythingService(options.store, codec, tokens, options, resources));
     validateRoutes(secured, new ValidateOperation(options.store, codec), bothGuards(participationGuard, serverRecordsGuard));

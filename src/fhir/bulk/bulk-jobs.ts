@@ -58,9 +58,9 @@ export class BulkJobs {
     this.pump();
   }
 
-  submit(plan: JobPlan): string {
+  submit(plan: JobPlan, prepare?: (folder: string) => void): string {
     const id = randomUUID();
-    this.files.create(id, plan, { status: 'queued', step: 0, bytes: 0, count: 0, outputs: [], errors: [] });
+    this.files.create(id, plan, { status: 'queued', step: 0, bytes: 0, count: 0, outputs: [], errors: [] }, prepare);
     this.queue.push(id);
     this.pump();
     return id;

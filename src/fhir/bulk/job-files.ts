@@ -15,6 +15,14 @@ export interface ExportStep {
   where: SearchCriterion[];
 }
 
+/** One NDJSON input of an import: a file uploaded with the kick-off (in the job's folder), or an allowed URL. */
+export interface ImportInput {
+  /** The type the manifest says the file holds; any type when absent (an upload). */
+  type?: string;
+  url?: string;
+  file?: string;
+}
+
 export interface JobPlan {
   kind: 'export' | 'import';
   /** The `sub` of the principal that started the job: the only one who may see it. */
@@ -23,14 +31,21 @@ export interface JobPlan {
   request: string;
   /** ms; the export holds nothing changed after it. */
   transactionTime: number;
+  /** Export: one query per output file. */
   steps: ExportStep[];
+  /** Import: the inputs, in order, and the base their relative references are read against. */
+  inputs?: ImportInput[];
+  baseUrl?: string;
   /** Opaque to this room: what the layer that started the job wants back when it completes (its audit record). */
   context?: Record<string, unknown>;
 }
 
 export interface JobOutput {
   type: string;
-  file: string;
+  /** A file of the job (export output, import errors). */
+  file?: string;
+  /** Where an import input came from. */
+  url?: string;
   count: number;
 }
 
@@ -50,6 +65,12 @@ export interface JobState {
   noted?: { patients: string[]; dataTypes: string[]; restricted: boolean };
   /** ms; the job and its files are removed after this. */
   expiresAt?: number;
+  /** Import: lines of the current input done, resources written per type, identical ones left alone, the error file's good length and lines. */
+  line?: number;
+  imported?: Record<string, number>;
+  unchanged?: number;
+  errorBytes?: number;
+  errorCount?: number;
 }
 
 export const JOB_ID = /^[a-f0-9-]{36}$/;
@@ -74,8 +95,10 @@ export class JobFiles {
     return readdirSync(this.dir).filter((name) => JOB_ID.test(name));
   }
 
-  create(id: string, plan: JobPlan, state: JobState): void {
+  /** `prepare` puts what the job needs into its folder before the job exists (plan and state are its last files). */
+  create(id: string, plan: JobPlan, state: JobState, prepare?: (folder: string) => void): void {
     mkdirSync(this.folder(id), { recursive: true });
+    prepare?.(this.folder(id));
     this.writeAtomically(join(this.folder(id), 'plan.json'), JSON.stringify(plan));
     this.saveState(id, state);
   }

@@ -1,7 +1,7 @@
 import type { OperationDefinitionParameter } from 'fhir/r4.js';
 import type { OperationSpec } from '../../participation/operations.js';
 
-/** The Bulk Data (IG v2) operations this server offers, for the CapabilityStatement. */
+/** The Bulk Data (IG v2) operations this server offers, and its bulk import, for the CapabilityStatement. */
 
 const BULK = 'http://hl7.org/fhir/uv/bulkdata/OperationDefinition';
 const input = (name: string, type: string, max: string, documentation: string): OperationDefinitionParameter => ({ name, use: 'in', min: 0, max, type, documentation });
@@ -36,5 +36,17 @@ export const BULK_OPERATIONS: OperationSpec[] = [
     title: "Export a group's records (Bulk Data group export)",
     description: `The Patient resources of the group's active members (Group.member.entity) and the resources in their compartments. ${howItWorks}`,
     parameters: exportParameters('group'),
+  },
+  {
+    id: 'import', code: 'import', resource: 'System', level: 'system', method: 'POST',
+    title: 'Load NDJSON (bulk import)',
+    description:
+      'The Bulk Data import pattern: a Parameters manifest (inputFormat application/fhir+ndjson; input with type and url, fetched only from the locations this server is configured to import from, never any other URL), or the NDJSON itself as an application/fhir+ndjson body. ' +
+      "Asynchronous like $export (Prefer: respond-async, 202 with Content-Location, X-Progress, a manifest whose output counts what was written per type and whose error file holds an OperationOutcome per bad line, naming it). " +
+      "Each line is a resource with its id, validated and written as an update by the same caller would be (rights, sharing and upload rules); a resource identical to the stored one gets no new version, so importing a file again changes nothing. Backend clients and HCProf accounts.",
+    parameters: [
+      input('inputFormat', 'code', '1', 'application/fhir+ndjson'),
+      { name: 'input', use: 'in', min: 0, max: '*', documentation: 'One NDJSON file', part: [input('type', 'code', '1', 'The resource type the file holds'), { ...input('url', 'uri', '1', 'Where the server fetches it from (an allowed location)'), min: 1 }] },
+    ],
   },
 ];

@@ -23,6 +23,10 @@ function jobOf(request: FastifyRequest<{ Params: { job: string } }>, jobs: BulkJ
 function progress(job: Job): string {
   const { state, plan } = job;
   if (state.status === 'queued') return 'queued';
+  if (plan.kind === 'import') {
+    const written = Object.values(state.imported ?? {}).reduce((n, c) => n + c, 0);
+    return `input ${Math.min(state.step + 1, plan.inputs?.length ?? 0)} of ${plan.inputs?.length ?? 0}, line ${state.line ?? 0}; ${written} resources written, ${state.unchanged ?? 0} unchanged, ${state.errorCount ?? 0} errors`;
+  }
   const step = plan.steps[state.step];
   const done = state.outputs.reduce((n, o) => n + o.count, 0) + state.count;
   return `${Math.min(state.step + 1, plan.steps.length)} of ${plan.steps.length} types${step ? ` (${step.type})` : ''}, ${done} resources`;
@@ -35,8 +39,8 @@ function manifest(job: Job, base: string) {
     transactionTime: new Date(job.plan.transactionTime).toISOString(),
     request: job.plan.request,
     requiresAccessToken: true,
-    output: job.state.outputs.map((o) => ({ type: o.type, url: url(o.file), count: o.count })),
-    error: job.state.errors.map((o) => ({ type: o.type, url: url(o.file), count: o.count })),
+    output: job.state.outputs.map((o) => ({ type: o.type, ...((o.file ?? o.url) && { url: o.file ? url(o.file) : o.url }), count: o.count })),
+    error: job.state.errors.map((o) => ({ type: o.type, url: url(o.file!), count: o.count })),
   };
 }
 
