@@ -20,15 +20,17 @@ export interface Manifest {
 export const pathOf = (url: string) => url.replace('http://fhir.test', '');
 
 export async function waitForManifest(server: TestServer, statusUrl: string, headers: Headers = {}): Promise<Manifest> {
-  for (let i = 0; i < 600; i++) {
+  // Jobs on FerretDB take a while; polls slow down as a client's would.
+  const deadline = Date.now() + 300_000;
+  for (let i = 0; Date.now() < deadline; i++) {
     const res = await server.request({ method: 'GET', url: pathOf(statusUrl), headers });
     if (res.statusCode === 200) return res.json() as Manifest;
     expect(res.statusCode, res.body).toBe(202);
     expect(res.headers['x-progress']).toBeTruthy();
     expect(res.headers['retry-after']).toBe('2');
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, Math.min(20 + i * 5, 500)));
   }
-  throw new Error('the export did not finish');
+  throw new Error('the job did not finish');
 }
 
 export async function kickOff(server: TestServer, url: string, headers: Headers = {}, body?: unknown): Promise<string> {
@@ -58,3 +60,12 @@ export async function exportAll(server: TestServer, url: string, headers: Header
   return { manifest, resources: await download(server, manifest, headers) };
 }
 
+
+export const NDJSON = { 'content-type': 'application/fhir+ndjson' };
+
+/** Uploads NDJSON to $import and waits for its manifest. */
+export async function importNdjson(server: TestServer, body: string, headers: Record<string, string> = {}): Promise<Manifest> {
+  const res = await server.request({ method: 'POST', url: '/fhir/$import', headers: { ...ASYNC, ...NDJSON, ...headers }, payload: body });
+  expect(res.statusCode, res.body).toBe(202);
+  return waitForManifest(server, res.headers['content-location'] as string, headers);
+}

@@ -2,12 +2,10 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { bearer, tokenFor } from '../auth-fixture.js';
 import { describeEachStore } from '../store/stores.js';
-import { ASYNC, pathOf, waitForManifest, type Manifest } from './bulk-client.js';
-import { FHIR_JSON, outcomeOf, useServer, type TestServer } from './harness.js';
+import { ASYNC, importNdjson, NDJSON, pathOf, waitForManifest, type Manifest } from './bulk-client.js';
+import { FHIR_JSON, outcomeOf, useServer } from './harness.js';
 
 /** Bulk import ($import): uploads and allowed URLs, per-line errors, re-import without duplicates. */
-
-const NDJSON = { 'content-type': 'application/fhir+ndjson' };
 
 const lines = [
   { resourceType: 'Patient', id: 'im-p1', gender: 'female' },
@@ -18,12 +16,6 @@ const lines = [
   { resourceType: 'Patient', id: 'im-p3', gender: 'other' },
 ];
 const ndjson = lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n');
-
-export async function importNdjson(server: TestServer, body: string, headers: Record<string, string> = {}): Promise<Manifest> {
-  const res = await server.request({ method: 'POST', url: '/fhir/$import', headers: { ...ASYNC, ...NDJSON, ...headers }, payload: body });
-  expect(res.statusCode, res.body).toBe(202);
-  return waitForManifest(server, res.headers['content-location'] as string, headers);
-}
 
 const counts = (manifest: Manifest) => Object.fromEntries(manifest.output.map((o) => [o.type, o.count]));
 

@@ -2,12 +2,12 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeEachStore } from '../store/stores.js';
-import { exportAll } from './bulk-client.js';
+import { exportAll, importNdjson } from './bulk-client.js';
 import { indexResource } from '../../src/fhir/search/indexer.js';
 import type { JsonResource } from '../../src/fhir/resource-input.js';
 import { useServer } from './harness.js';
 
-/** The Synthea sample loaded, exported with $export, and compared with its source, resource by resource. */
+/** The Synthea sample loaded, exported with $export and compared with its source resource by resource, then imported into a fresh server with $import and exported again. */
 
 const SYNTHEA = '/work/shared/data/synthea-10-patients';
 
@@ -32,7 +32,9 @@ const byId = (list: Record<string, any>[]) => new Map(list.map((r) => [r.id as s
 
 describeEachStore('Bulk Data round trip of the Synthea sample', (open) => {
   const server = useServer(open);
+  const fresh = useServer(open);
   const source = syntheaSample();
+  let exported: Map<string, Record<string, any>[]> | undefined;
 
   it('exports exactly what was loaded', { timeout: 600_000 }, async () => {
     // FerretDB (CI's MongoDB) stores search entries one document each, slowly: there the patients and the smaller types only.
@@ -53,6 +55,21 @@ describeEachStore('Bulk Data round trip of the Synthea sample', (open) => {
     for (const [type, list] of source) {
       const exported = byId(resources.get(type) ?? []);
       for (const [id, original] of byId(list)) expect(withoutServerMeta(exported.get(id)!), `${type}/${id}`).toEqual(original);
+    }
+    exported = resources;
+  });
+
+  it('imports the exported NDJSON into a fresh server, which then exports the same resources', { timeout: 600_000 }, async () => {
+    expect(exported).toBeDefined();
+    const ndjson = [...exported!.values()].flat().map((r) => JSON.stringify(r)).join('\n');
+    const imported = await importNdjson(fresh, ndjson);
+    expect(imported.error).toEqual([]);
+    expect(Object.fromEntries(imported.output.map((o) => [o.type, o.count]))).toEqual(Object.fromEntries([...source].map(([t, l]) => [t, l.length])));
+    const { resources } = await exportAll(fresh, `/fhir/$export?_type=${[...source.keys()].join(',')}`);
+    for (const [type, list] of source) {
+      const again = byId(resources.get(type) ?? []);
+      expect(again.size, type).toBe(list.length);
+      for (const [id, original] of byId(list)) expect(withoutServerMeta(again.get(id)!), `${type}/${id}`).toEqual(original);
     }
   });
 });
