@@ -1,5 +1,5 @@
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from 'fhir/r4.js';
-import type { Principal } from '../auth/principal.js';
+import { subjectOfPrincipal, type Principal } from '../auth/principal.js';
 import { EHEALTH, SYSTEMS } from '../participation/rules.js';
 import { SHARABLE_TYPES } from './classification.js';
 import type { AccessEvent } from './events.js';
@@ -76,23 +76,6 @@ export function outcomeOf(status: number): AuditEvent['outcome'] {
 
 const WRITES = new Set(['C', 'U', 'D']);
 
-/** The token subject naming a principal, as kept in agent.altId. */
-export function subjectOfPrincipal(principal: Principal): string {
-  switch (principal.kind) {
-    case 'account':
-      return `PractitionerRole/${principal.accountId}`;
-    case 'patient':
-      return `Patient/${principal.patientId}`;
-    case 'sdm':
-      return `RelatedPerson/${principal.relatedPersonId}`;
-    case 'registration-office':
-      return `registration-office/${principal.staffId}`;
-    case 'auditor':
-      return `auditor/${principal.staffId}`;
-    case 'system':
-      return `client/${principal.clientId}`;
-  }
-}
 
 function principalAgents(principal: Principal | undefined, userType: Coding, network: AuditEventAgent['network']): AuditEventAgent[] {
   const requestor = (agent: Omit<AuditEventAgent, 'requestor'>): AuditEventAgent => ({ ...agent, requestor: true, network });

@@ -102,3 +102,21 @@ export function subjectOf(claim: PrincipalClaim): string {
       return `client/${claim.clientId}`;
   }
 }
+
+/** The `sub` of the tokens that name this principal (audit agents, owners of bulk jobs). */
+export function subjectOfPrincipal(principal: Principal): string {
+  switch (principal.kind) {
+    case 'account':
+      return `PractitionerRole/${principal.accountId}`;
+    case 'patient':
+      return `Patient/${principal.patientId}`;
+    case 'sdm':
+      return `RelatedPerson/${principal.relatedPersonId}`;
+    case 'registration-office':
+      return `registration-office/${principal.staffId}`;
+    case 'auditor':
+      return `auditor/${principal.staffId}`;
+    case 'system':
+      return `client/${principal.clientId}`;
+  }
+}

@@ -1,12 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadOrCreateDevKey } from '../../src/auth/keys.js';
-import { issueToken } from '../../src/auth/tokens.js';
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../../src/config.js';
+import { killHard, ServerProcess } from './server-process.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 /**
@@ -14,51 +9,11 @@ import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
  * next start, from its last checkpoint: the finished file holds every resource exactly once.
  */
 
-const root = new URL('../..', import.meta.url).pathname;
-const tempDir = mkdtempSync(join(tmpdir(), 'fhir-bulk-resume-'));
-const devKeyFile = join(tempDir, 'dev-signing-key.json');
+const servers = new ServerProcess('bulk-resume');
+const tempDir = servers.tempDir;
 const sqlitePath = join(tempDir, 'fhir.sqlite');
 const TOTAL = 100_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServer(): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTH_') && !k.startsWith('EHEALTH_') && k !== 'MONGODB_URI'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: { ...env, SQLITE_PATH: sqlitePath, BULK_DATA_DIR: join(tempDir, 'bulk'), AUTH_DEV_KEY_FILE: devKeyFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', BASE_URL: `http://127.0.0.1:${port}/fhir` },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}/fhir`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/metadata`)).ok) return { child, base };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start within 60 s');
-}
-
-async function killHard(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
+const startServer = () => servers.start({ SQLITE_PATH: sqlitePath, BULK_DATA_DIR: join(tempDir, 'bulk') });
 
 /** Patients written straight into the store: an export reads bodies and needs no search index. */
 async function preload(): Promise<void> {
@@ -82,9 +37,7 @@ describe('bulk export across a server restart (sqlite)', () => {
 
   it('resumes a job killed midway and finishes it with every resource exactly once', { timeout: 240_000 }, async () => {
     await preload();
-    const key = await loadOrCreateDevKey(devKeyFile);
-    const token = await issueToken({ kind: 'system', clientId: 'resume-test', scopes: ['system/*.read'] }, { key, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, lifetimeSeconds: 600 });
-    const auth = { authorization: `Bearer ${token}` };
+    const auth = await servers.bearer('resume-test', ['system/*.read']);
 
     const first = await startServer();
     let statusPath: string;

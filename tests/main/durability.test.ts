@@ -1,76 +1,19 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadOrCreateDevKey } from '../../src/auth/keys.js';
-import { issueToken } from '../../src/auth/tokens.js';
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../../src/config.js';
+import { killHard, ServerProcess } from './server-process.js';
 
 /**
  * A write the server answered 2xx survives `kill -9` of the server process: the real
  * entry point is started, killed without warning right after the answer, and restarted.
  */
 
-const root = new URL('../..', import.meta.url).pathname;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-const tempDir = mkdtempSync(join(tmpdir(), 'fhir-durability-'));
-/** The development key the server trusts (made by the server on its first start). */
-const devKeyFile = join(tempDir, 'dev-signing-key.json');
-
-/** The caller's environment without settings of the server's authentication (they would change whom it trusts). */
-function inheritedEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTH_') && !k.startsWith('EHEALTH_')));
-}
-
-async function startServer(env: Record<string, string>): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: { ...inheritedEnv(), ...env, AUTH_DEV_KEY_FILE: devKeyFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}/fhir`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${base}/metadata`)).ok) return { child, base };
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start within 60 s');
-}
-
-async function killHard(child: ChildProcess): Promise<void> {
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-/** A token of a backend client allowed everything, signed with the key the server trusts. */
-async function bearer(): Promise<Record<string, string>> {
-  const key = await loadOrCreateDevKey(devKeyFile);
-  const token = await issueToken({ kind: 'system', clientId: 'durability-test', scopes: ['system/*.*'] }, { key, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, lifetimeSeconds: 600 });
-  return { authorization: `Bearer ${token}` };
-}
+const servers = new ServerProcess('durability');
+const tempDir = servers.tempDir;
+const startServer = (env: Record<string, string>) => servers.start(env);
+const bearer = () => servers.bearer('durability-test');
 
 const variants: { name: string; env: () => Record<string, string>; cleanup: () => Promise<void> }[] = [];
 variants.push({ name: 'sqlite', env: () => ({ SQLITE_PATH: join(tempDir, 'fhir.sqlite') }), cleanup: async () => rmSync(tempDir, { recursive: true, force: true }) });

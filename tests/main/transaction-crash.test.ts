@@ -1,12 +1,7 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadOrCreateDevKey } from '../../src/auth/keys.js';
-import { issueToken } from '../../src/auth/tokens.js';
-import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../../src/config.js';
+import { killHard, ServerProcess } from './server-process.js';
 
 /**
  * A server killed (`kill -9`) while it processes a large transaction leaves nothing of it
@@ -14,53 +9,11 @@ import { DEFAULT_AUDIENCE, DEFAULT_ISSUER } from '../../src/config.js';
  * The embedded store only: the MongoDB adapter refuses transactions where it cannot make them atomic.
  */
 
-const root = new URL('../..', import.meta.url).pathname;
-const tempDir = mkdtempSync(join(tmpdir(), 'fhir-transaction-crash-'));
-const devKeyFile = join(tempDir, 'dev-signing-key.json');
+const servers = new ServerProcess('transaction-crash');
+const tempDir = servers.tempDir;
 const ENTRIES = 6_000;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
-}
-
-async function startServer(): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort();
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AUTH_') && !k.startsWith('EHEALTH_') && k !== 'MONGODB_URI'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: root,
-    env: { ...env, SQLITE_PATH: join(tempDir, 'fhir.sqlite'), AUTH_DEV_KEY_FILE: devKeyFile, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const base = `http://127.0.0.1:${port}/fhir`;
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    if (await fetch(`${base}/metadata`).then((r) => r.ok, () => false)) return { child, base };
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  child.kill('SIGKILL');
-  throw new Error('server did not start within 60 s');
-}
-
-async function killHard(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
-
-async function bearer(): Promise<Record<string, string>> {
-  const key = await loadOrCreateDevKey(devKeyFile);
-  const token = await issueToken({ kind: 'system', clientId: 'crash-test', scopes: ['system/*.*'] }, { key, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, lifetimeSeconds: 600 });
-  return { authorization: `Bearer ${token}` };
-}
+const startServer = () => servers.start({ SQLITE_PATH: join(tempDir, 'fhir.sqlite') });
+const bearer = () => servers.bearer('crash-test');
 
 /** Half patients, half observations pointing at them through placeholders; every resource carries the run's marker. */
 function transaction(marker: string): string {

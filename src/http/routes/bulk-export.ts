@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Group } from 'fhir/r4.js';
 import { authorize, refuseCrossTypeSearch } from '../../access/rights.js';
-import type { Principal } from '../../auth/principal.js';
+import { subjectOfPrincipal } from '../../auth/principal.js';
 import type { BulkJobs } from '../../fhir/bulk/bulk-jobs.js';
 import { exportSteps, filterPairs } from '../../fhir/bulk/export-plan.js';
 import { pairsFromParameters, parseExportRequest, typesOf, type ExportLevel } from '../../fhir/bulk/export-request.js';
@@ -18,23 +18,8 @@ import { sendJson } from '../respond.js';
  * by the same principal would be, and the caller's view is compiled into the job's queries.
  */
 
-/** The `sub` a principal's tokens carry: jobs and their files belong to it. */
-export function ownerOf(principal: Principal): string {
-  switch (principal.kind) {
-    case 'account':
-      return `PractitionerRole/${principal.accountId}`;
-    case 'patient':
-      return `Patient/${principal.patientId}`;
-    case 'sdm':
-      return `RelatedPerson/${principal.relatedPersonId}`;
-    case 'registration-office':
-      return `registration-office/${principal.staffId}`;
-    case 'auditor':
-      return `auditor/${principal.staffId}`;
-    case 'system':
-      return `client/${principal.clientId}`;
-  }
-}
+/** Jobs and their files belong to the `sub` of the principal that started them. */
+export const ownerOf = subjectOfPrincipal;
 
 export const statusUrl = (base: string, id: string) => `${base}/$bulk-status/${id}`;
 
