@@ -4,12 +4,12 @@ import type { JsonResource } from '../fhir/resource-input.js';
 import type { WriteGuard } from '../fhir/resource-service.js';
 import { patientCompartmentParams } from '../fhir/search/compartments.js';
 import { NOTHING, type Visibility } from '../fhir/search/visibility.js';
-import type { SearchCriterion } from '../store/port.js';
+import type { FieldTest, SearchCriterion } from '../store/port.js';
 import { classify, possibleTypes, SHARABLE_TYPES, type SharableTypeCode } from './classification.js';
 import { ACCESS_SYSTEMS, RESTRICTED_CODES, UNDER_CARE } from './model.js';
 import { RBAC } from './rbac.js';
 import type { Grants, Reach } from './reach.js';
-import { contributorOf, contributorSource, isPatientBound, isRestricted, patientsOf, SHARABLE_TYPE_PARAM, sharableTypeOf } from './records-of.js';
+import { contributorOf, contributorSource, isPatientBound, isRestricted, patientsOf, SHARABLE_TYPE_PARAM, SHARABLE_TYPE_SYSTEM, sharableTypeOf } from './records-of.js';
 
 /**
  * What one HCProf account may see and change, now: the same rules as search criteria (compiled
@@ -87,7 +87,11 @@ export class AccountView {
     if (isPatientBound(resourceType)) criteria.push(patientIn(resourceType, this.reachable));
     // Only where some records of this type may be of a type the group may not read.
     if (possible.outOfScope || readable.length < possible.types.size) {
-      criteria.push({ kind: 'entry', param: SHARABLE_TYPE_PARAM, anyOf: [[{ slot: 0, field: 'value', op: 'in', value: readable }]] });
+      // The system too: with it a per-row check seeks the index straight to this row's entry;
+      // without it the index has the system between code and owner, and every record of the
+      // code is scanned for each row (65 ms instead of 0.2 ms for 100 rows among 20,000).
+      const tests: FieldTest[] = [{ slot: 0, field: 'system', op: 'eq', value: SHARABLE_TYPE_SYSTEM }, { slot: 0, field: 'value', op: 'in', value: readable }];
+      criteria.push({ kind: 'entry', param: SHARABLE_TYPE_PARAM, anyOf: [tests] });
     }
     if (!this.exempt && isPatientBound(resourceType)) {
       const granted = [...this.grants.reasons.keys()];
