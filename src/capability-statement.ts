@@ -10,10 +10,11 @@ import { canonicalOf } from './participation/operations.js';
 export function serverCapabilityStatement(software: SoftwareInfo, { transactions = true }: { transactions?: boolean } = {}): CapabilityStatement {
   const operations = new Map<string, CapabilityStatementRestResourceOperation[]>();
   for (const spec of ALL_OPERATIONS) {
-    // An operation on 'Resource' (like $validate) is offered on every type; its definition documents it once.
+    // An operation on 'Resource' (like $validate) is offered on every type. Standard operations
+    // are defined at their canonical URLs, so what this server does with them is said here.
     for (const type of spec.resource === 'Resource' ? allResourceTypes() : [spec.resource]) {
       const list = operations.get(type) ?? [];
-      list.push({ name: spec.code, definition: canonicalOf(spec), ...(spec.resource !== 'Resource' && { documentation: spec.description }) });
+      list.push({ name: spec.code, definition: canonicalOf(spec), documentation: spec.description });
       operations.set(type, list);
     }
   }

@@ -161,7 +161,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   // Public and authenticated routes are sibling scopes: no path is exempted by string matching.
   await app.register(async (open) => {
     metadataRoutes(open, serverCapabilityStatement(options.software, { transactions: options.store.atomicWriteMany === true }));
-    publicRoutes(open, participation.providers, ALL_OPERATIONS.map((spec) => operationDefinition(spec, options.software.releaseDate)));
+    // Standard operations ($everything, $validate, Bulk Data) are defined at their canonical URLs;
+    // serving them here too would shadow stored OperationDefinitions with the same ids.
+    const ownOperations = ALL_OPERATIONS.filter((spec) => spec.canonical === undefined);
+    publicRoutes(open, participation.providers, ownOperations.map((spec) => operationDefinition(spec, options.software.releaseDate)));
     await authRoutes(open, {
       clients: new BackendServices(auth.clients),
       signingKey: auth.signingKey,

@@ -135,18 +135,23 @@ describeEachStore('$validate', (open) => {
     expect(f.text).toMatch(/written by the server only/);
   });
 
-  it('is listed on every type in the CapabilityStatement, with $everything on Patient, and both definitions are served', async () => {
+  it('is listed on every type in the CapabilityStatement with its standard definition, as $everything is on Patient; their ids stay free for stored definitions', async () => {
     const rest = (await server.request({ method: 'GET', url: '/fhir/metadata', headers: { authorization: '' } })).json().rest[0];
     const operationsOf = (type: string) => (rest.resource.find((r: Json) => r.type === type).operation ?? []) as Json[];
     for (const type of ['Observation', 'Patient', 'Parameters']) {
-      expect(operationsOf(type)).toContainEqual({ name: 'validate', definition: 'http://hl7.org/fhir/OperationDefinition/Resource-validate' });
+      const validate = operationsOf(type).find((o) => o.name === 'validate');
+      expect(validate?.definition).toBe('http://hl7.org/fhir/OperationDefinition/Resource-validate');
+      expect(validate?.documentation).toMatch(/Only the base StructureDefinition/);
     }
     expect(operationsOf('Patient').find((o) => o.name === 'everything')?.definition).toBe('http://hl7.org/fhir/OperationDefinition/Patient-everything');
-    const validateDefinition = (await server.request({ method: 'GET', url: '/fhir/OperationDefinition/Resource-validate', headers: { authorization: '' } })).json();
-    expect(validateDefinition).toMatchObject({ code: 'validate', type: true, instance: true, system: false, affectsState: false });
-    expect(validateDefinition.description).toMatch(/Only the base StructureDefinition/);
-    const everythingDefinition = (await server.request({ method: 'GET', url: '/fhir/OperationDefinition/Patient-everything', headers: { authorization: '' } })).json();
-    expect(everythingDefinition).toMatchObject({ code: 'everything', resource: ['Patient'], instance: true, type: false });
+    // The official examples carry these ids; they are stored and read like any other resource.
+    for (const file of ['OperationDefinition-Resource-validate.json', 'OperationDefinition-Patient-everything.json']) {
+      const definition = example(file);
+      const put = await server.request({ method: 'PUT', url: `/fhir/OperationDefinition/${String(definition.id)}`, headers: FHIR_JSON, payload: definition });
+      expect(put.statusCode, put.body).toBeLessThan(300);
+      const read = await server.request({ method: 'GET', url: `/fhir/OperationDefinition/${String(definition.id)}` });
+      expect(read.json().url).toBe(definition.url);
+    }
   });
 
   describe('under the principal asking', () => {

@@ -442,6 +442,9 @@ describeEachStore('ResourceStore conformance', (open) => {
       let round = 0;
       const writeMore = async () => {
         round++;
+        // Timestamps have millisecond precision: a write in the same millisecond as the newest
+        // listed one would tie with it and sort by type and id, so each round starts a new one.
+        await new Promise((resolve) => setTimeout(resolve, 2));
         await put('Patient', 'p1');
         await put('Observation', `new-${round}`);
         await remove('Patient', 'p3');
