@@ -4,6 +4,7 @@ import { BackendServices } from './auth/backend-services.js';
 import { trustedKeys } from './auth/keys.js';
 import type { AuthSetup } from './auth/setup.js';
 import { InvalidToken, TokenVerifier } from './auth/tokens.js';
+import { claimFromToken, subjectOfPrincipal } from './auth/principal.js';
 import { serverCapabilityStatement } from './capability-statement.js';
 import type { SoftwareInfo } from './fhir/capability.js';
 import { HistoryService } from './fhir/history.js';
@@ -186,6 +187,10 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const bulk = openBulkData(options.bulk ?? {}, {
       store: options.store, codec, searches, resources, recorders, localBase, log: app.log,
       viewFor: (principal) => policy.viewFor(principal),
+      currentPrincipal: async (principal) => {
+        const claim = claimFromToken(subjectOfPrincipal(principal), principal.kind === 'system' ? principal.scopes.join(' ') : undefined);
+        return claim && (await principals.get(claim));
+      },
       guard: bothGuards(participationGuard, serverRecordsGuard),
     });
     await bulk.routes(secured);

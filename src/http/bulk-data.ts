@@ -11,6 +11,7 @@ import { BulkJobs, type JobLog } from '../fhir/bulk/bulk-jobs.js';
 import { runExport } from '../fhir/bulk/export-runner.js';
 import { runImport } from '../fhir/bulk/import-runner.js';
 import { JobFiles } from '../fhir/bulk/job-files.js';
+import { FhirError } from '../fhir/outcome.js';
 import { bothGuards, type ResourceService, type WriteGuard } from '../fhir/resource-service.js';
 import type { SearchService } from '../fhir/search/search-service.js';
 import type { BodyCodec } from '../store/codec.js';
@@ -46,6 +47,8 @@ export interface BulkDataDeps {
   log: JobLog;
   /** What a principal may see and change now (an import writes under its starter's view). */
   viewFor: (principal: Principal) => Promise<AccessView>;
+  /** The principal as the participation records describe it now; undefined when no longer registered. */
+  currentPrincipal: (principal: Principal) => Promise<Principal | undefined>;
   /** The guard every REST write passes besides the caller's own. */
   guard?: WriteGuard;
 }
@@ -88,7 +91,10 @@ export function openBulkData(options: BulkDataOptions, deps: BulkDataDeps): Bulk
 }
 
 /** The principal's rights to write, as its REST writes would have them now. */
-async function importWriter(principal: Principal, deps: BulkDataDeps) {
+/** The starter's rights now, not as they were at the kick-off: the job outlives the request (and restarts). */
+async function importWriter(started: Principal, deps: BulkDataDeps) {
+  const principal = await deps.currentPrincipal(started);
+  if (!principal) throw FhirError.of(403, 'forbidden', 'The principal that started this import is no longer registered');
   const view = await deps.viewFor(principal);
   const guard = bothGuards(deps.guard, view.guard);
   return { authorize: (resourceType: string) => authorize(principal, 'write', { resourceType }), ...(guard && { guard }) };

@@ -1,10 +1,10 @@
 import { expect, it } from 'vitest';
 import { sampleRecords } from '../access/samples.js';
 import { hcpWithAccounts, joinedPatient, patientOf } from '../access/territory.js';
-import { as, type Headers } from '../participation/fixtures.js';
+import { as, registrationOffice, type Headers } from '../participation/fixtures.js';
 import { describeEachStore } from '../store/stores.js';
-import { ASYNC, exportAll } from './bulk-client.js';
-import { useServer, type TestServer } from './harness.js';
+import { ASYNC, exportAll, kickOff, pathOf, waitForManifest } from './bulk-client.js';
+import { FHIR_JSON, useServer, type TestServer } from './harness.js';
 
 /** An HCProf account's export holds exactly what the same account's searches find, and is audited. */
 
@@ -53,5 +53,25 @@ describeEachStore('Bulk Data $export under the consent rules', (open) => {
       expect(events.some((e) => e.entity?.some((x) => x.what?.reference === `Patient/${mine.id}`))).toBe(true);
       expect(events.some((e) => e.entity?.some((x) => x.what?.reference === `Patient/${notMine.id}`))).toBe(false);
     }
+  });
+
+  it("a finished export is not read by its owner once the owner's HCP is suspended", async () => {
+    const hcp = await hcpWithAccounts(server);
+    const doctor = hcp.accounts['medical-practitioner']!.headers;
+    const mine = await patientOf(server, hcp.id);
+    await server.create(sampleRecords(mine.id)['lab-radiology']);
+    const status = await kickOff(server, '/fhir/$export?_type=Observation', doctor);
+    const manifest = await waitForManifest(server, status, doctor);
+    const file = pathOf(manifest.output[0]!.url);
+    expect((await server.request({ method: 'GET', url: file, headers: doctor })).statusCode).toBe(200);
+
+    const suspended = await server.request({
+      method: 'POST',
+      url: `/fhir/Organization/${hcp.id}/$suspend`,
+      headers: { ...FHIR_JSON, ...(await registrationOffice()) },
+      payload: { resourceType: 'Parameters', parameter: [{ name: 'reason', valueString: 'Licence under review' }] },
+    });
+    expect(suspended.statusCode, suspended.body).toBe(200);
+    for (const url of [pathOf(status), file]) expect((await server.request({ method: 'GET', url, headers: doctor })).statusCode).toBe(403);
   });
 });

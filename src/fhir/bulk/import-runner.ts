@@ -31,7 +31,10 @@ export interface ImportDeps {
   store: ResourceStore;
   codec: BodyCodec;
   resources: ResourceService;
-  /** The rights of the principal that started the job. */
+  /**
+   * The rights of the principal that started the job, as they are now: asked for each line, so
+   * a deactivated account, a suspended HCP or a revoked consent stops the lines that follow.
+   */
   writerFor(plan: JobPlan): Promise<ImportWriter>;
 }
 
@@ -61,7 +64,6 @@ async function open(input: ImportInput, folder: string): Promise<Readable> {
 
 export async function runImport(id: string, plan: JobPlan, state: JobState, files: JobFiles, deps: ImportDeps, control: RunControl, log?: (error: unknown) => void): Promise<void> {
   const inputs = plan.inputs ?? [];
-  const writer = await deps.writerFor(plan);
   const errorPath = files.file(id, IMPORT_ERRORS)!;
   const errors = openSync(errorPath, (state.errorBytes ?? 0) > 0 ? 'r+' : 'w');
   try {
@@ -89,7 +91,7 @@ export async function runImport(id: string, plan: JobPlan, state: JobState, file
       for await (const text of lines) {
         number += 1;
         if (number <= (state.line ?? 0) || text.trim() === '') continue;
-        await importLine(text, input, writer, deps, plan, state).catch((error: unknown) => {
+        await importLine(text, input, deps, plan, state).catch((error: unknown) => {
           if (!(error instanceof FhirError)) log?.(error);
           fail(state.step, number, error instanceof FhirError ? error.outcome : operationOutcome([issue('error', 'exception', 'The resource could not be stored')]));
         });
@@ -116,7 +118,7 @@ export async function runImport(id: string, plan: JobPlan, state: JobState, file
   }
 }
 
-async function importLine(text: string, input: ImportInput, writer: ImportWriter, deps: ImportDeps, plan: JobPlan, state: JobState): Promise<void> {
+async function importLine(text: string, input: ImportInput, deps: ImportDeps, plan: JobPlan, state: JobState): Promise<void> {
   let resource: JsonResource;
   try {
     resource = JSON.parse(text) as JsonResource;
@@ -126,6 +128,7 @@ async function importLine(text: string, input: ImportInput, writer: ImportWriter
   const type = typeof resource?.resourceType === 'string' ? resource.resourceType : '';
   if (input.type && type !== input.type) throw FhirError.of(400, 'invalid', `The input holds ${input.type}, not ${type || 'a resource without resourceType'}`);
   if (typeof resource.id !== 'string') throw FhirError.of(400, 'required', 'An imported resource needs its id (it is stored under that id, so importing again does not duplicate it)', [`${type}.id`]);
+  const writer = await deps.writerFor(plan);
   writer.authorize(type);
   const current = await deps.store.readCurrent(type, resource.id);
   if (current && !current.deleted && current.body !== undefined && comparable(JSON.parse(deps.codec.decode(current.body)) as Record<string, unknown>) === comparable(resource)) {

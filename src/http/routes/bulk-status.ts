@@ -1,5 +1,6 @@
 import { createReadStream, existsSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { authorize } from '../../access/rights.js';
 import type { BulkJobs, Job } from '../../fhir/bulk/bulk-jobs.js';
 import { NDJSON } from '../../fhir/bulk/export-request.js';
 import { FhirError, issue, notFound, operationOutcome } from '../../fhir/outcome.js';
@@ -17,6 +18,10 @@ const RETRY_AFTER_SECONDS = 2;
 function jobOf(request: FastifyRequest<{ Params: { job: string } }>, jobs: BulkJobs): Job {
   const job = jobs.find(request.params.job, ownerOf(request.principal));
   if (!job) throw notFound('There is no such bulk job (it may have expired or been cancelled)');
+  // The owner's rights as they are now: a deactivated account, a suspended HCP or a narrower
+  // token no longer reads what it exported (or the errors of what it imported).
+  if (job.plan.kind === 'export') for (const step of job.plan.steps) authorize(request.principal, 'search', { resourceType: step.type });
+  else for (const input of job.plan.inputs ?? []) if (input.type) authorize(request.principal, 'write', { resourceType: input.type });
   return job;
 }
 
