@@ -21,6 +21,8 @@ interface Typed {
   type: string;
   /** Where the value sits, for evaluating composite components relative to it. */
   path?: string;
+  /** Fast composites: which part of the base expression's union found the value. */
+  part?: number;
 }
 
 type Evaluator = (resource: object) => Typed[];
@@ -34,6 +36,13 @@ function isNode(x: unknown): x is ResourceNodeLike {
   return typeof x === 'object' && x !== null && 'data' in x && 'path' in x;
 }
 
+/** fhirpath.js holds decimals as its own objects ({ value, asStr, ... }); the index wants the JSON number. */
+function plain(data: unknown): unknown {
+  if (typeof data !== 'object' || data === null || !('asStr' in data)) return data;
+  const { value } = data as { value?: unknown };
+  return typeof value === 'number' ? value : data;
+}
+
 function compile(expression: string | { base: string; expression: string }): Evaluator {
   const fn = fhirpath.compile(expression as never, model, { resolveInternalTypes: false }) as (r: object, env: object) => unknown[];
   return (resource) => {
@@ -41,7 +50,7 @@ function compile(expression: string | { base: string; expression: string }): Eva
     const results = fn(resource, { resource, rootResource: resource });
     const types = fhirpath.types(results) as string[];
     return results.map((r, i) => ({
-      value: isNode(r) ? r.data : r,
+      value: plain(isNode(r) ? r.data : r),
       type: (types[i] ?? '').replace(/^(FHIR|System)\./, ''),
       ...(isNode(r) && r.path !== undefined && { path: r.path }),
     }));
@@ -57,7 +66,8 @@ function withoutResolve(expression: string): string {
 }
 
 /** Plain-path parts of a union run on the fast walker; the rest on fhirpath.js. */
-function compileForIndexing(expression: string, resourceType: string): Evaluator {
+function compileForIndexing(expression: string, resourceType: string, useGeneral: boolean): Evaluator {
+  if (useGeneral) return compile(withoutResolve(expression));
   const parts = splitUnion(expression);
   const fast = parts.map((p) => compileSimplePath(p, resourceType));
   if (fast.every(Boolean)) {
@@ -99,19 +109,88 @@ function evaluateRelative(base: Typed, expression: string): Typed[] {
 
 const PLAIN_PATH = /^[A-Z][A-Za-z]+(\.[a-z][A-Za-z0-9]*)*$/;
 
-function compileComposite(def: SearchParameterDef, resourceType: string): { evaluate: Evaluator; components: CompiledComponent[] } | undefined {
+/** Structural equality of JSON values (key order aside): what a FHIRPath union dedupes by. */
+function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.hasOwn(b, k) || !sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
+}
+
+/** A union's result: duplicates removed, first occurrence kept, as FHIRPath's `|` does. */
+function distinct<T extends { value: unknown }>(items: T[]): T[] {
+  if (items.length < 2) return items;
+  const kept: T[] = [];
+  for (const item of items) if (!kept.some((k) => sameJson(k.value, item.value))) kept.push(item);
+  return kept;
+}
+
+type Walker = NonNullable<ReturnType<typeof compileRelativePath>>;
+
+/**
+ * Composites whose base is a union of plain paths (`Observation | Observation.component`) and
+ * whose components are unions of relative plain paths (`value.ofType(Quantity) | value.ofType(Range)`)
+ * run on the fast walker; undefined when some part is not of that shape.
+ */
+function compileFastComposite(
+  expression: string,
+  parts: { def: SearchParameterDef; expression: string }[],
+  resourceType: string,
+): { evaluate: Evaluator; components: CompiledComponent[] } | undefined {
+  const baseParts = splitUnion(expression);
+  if (!baseParts.every((p) => PLAIN_PATH.test(p) && (p === resourceType || p.startsWith(`${resourceType}.`)))) return undefined;
+  const bases = baseParts.map((p) => compileSimplePath(p, resourceType));
+  if (!bases.every(Boolean)) return undefined;
+  // For each base part, for each component, the walkers of the component's union parts.
+  const walkers: Walker[][][] = [];
+  for (const base of baseParts) {
+    const perComponent: Walker[][] = [];
+    for (const component of parts) {
+      const union = splitUnion(component.expression).map((e) => compileRelativePath(e, base));
+      if (!union.every(Boolean)) return undefined;
+      perComponent.push(union as Walker[]);
+    }
+    walkers.push(perComponent);
+  }
+  const baseWalkers = bases as Walker[];
+  const evaluate: Evaluator =
+    baseWalkers.length === 1
+      ? (resource) => baseWalkers[0]!(resource as Record<string, unknown>)
+      : (resource) => {
+          const found: Typed[] = [];
+          baseWalkers.forEach((walk, part) => {
+            for (const t of walk(resource as Record<string, unknown>)) found.push({ value: t.value, type: t.type, part });
+          });
+          return distinct(found);
+        };
+  return {
+    evaluate,
+    components: parts.map((p, c) => ({
+      def: p.def!,
+      evaluate: (b) => {
+        const union = walkers[b.part ?? 0]![c]!;
+        const value = b.value as Record<string, unknown>;
+        return union.length === 1 ? union[0]!(value) : distinct(union.flatMap((walk) => walk(value)));
+      },
+    })),
+  };
+}
+
+function compileComposite(def: SearchParameterDef, resourceType: string, general: boolean): { evaluate: Evaluator; components: CompiledComponent[] } | undefined {
   const parts = def.components.map((c) => ({ def: searchParameterByUrl(resourceType, c.definition), expression: c.expression }));
   if (parts.some((p) => !p.def)) return undefined; // a component this type does not define
   const expression = def.expression!;
-  if (PLAIN_PATH.test(expression)) {
-    const base = compileSimplePath(expression, resourceType);
-    const fast = parts.map((p) => compileRelativePath(p.expression, expression));
-    if (base && fast.every(Boolean)) {
-      return {
-        evaluate: (resource) => base(resource as Record<string, unknown>),
-        components: parts.map((p, i) => ({ def: p.def!, evaluate: (b) => fast[i]!(b.value as Record<string, unknown>) })),
-      };
-    }
+  if (!general) {
+    const fast = compileFastComposite(expression, parts as { def: SearchParameterDef; expression: string }[], resourceType);
+    if (fast) return fast;
   }
   return {
     evaluate: compile(withoutResolve(expression)),
@@ -120,21 +199,23 @@ function compileComposite(def: SearchParameterDef, resourceType: string): { eval
 }
 
 const compiledByType = new Map<string, CompiledParameter[]>();
+const compiledGeneralByType = new Map<string, CompiledParameter[]>();
 
-function compiledParameters(resourceType: string): CompiledParameter[] {
-  let compiled = compiledByType.get(resourceType);
+function compiledParameters(resourceType: string, general = false): CompiledParameter[] {
+  const cache = general ? compiledGeneralByType : compiledByType;
+  let compiled = cache.get(resourceType);
   if (compiled) return compiled;
   compiled = [];
   for (const def of searchParameters(resourceType).values()) {
     if (!def.expression || BUILT_IN.has(def.code) || def.type === 'special') continue;
     if (def.type === 'composite') {
-      const composite = compileComposite(def, resourceType);
+      const composite = compileComposite(def, resourceType, general);
       if (composite) compiled.push({ def, ...composite });
     } else {
-      compiled.push({ def, evaluate: compileForIndexing(def.expression, resourceType) });
+      compiled.push({ def, evaluate: compileForIndexing(def.expression, resourceType, general) });
     }
   }
-  compiledByType.set(resourceType, compiled);
+  cache.set(resourceType, compiled);
   return compiled;
 }
 
@@ -184,12 +265,14 @@ export interface IndexOptions {
   localBase?: string;
   /** Entries derived by the layers above from the whole resource (e.g. its sharable data type). */
   derived?: (resource: Record<string, unknown> & { resourceType: string }) => IndexEntry[];
+  /** Evaluate every expression with fhirpath.js, without the fast walker (tests compare the two). */
+  general?: boolean;
 }
 
 export function indexResource(resource: Record<string, unknown> & { resourceType: string }, options: IndexOptions = {}): ResourceIndex {
   const entries: IndexEntry[] = [];
   const sortKeys: Record<string, SortKey> = {};
-  for (const parameter of compiledParameters(resource.resourceType)) {
+  for (const parameter of compiledParameters(resource.resourceType, options.general)) {
     const found = parameter.evaluate(resource);
     if (found.length === 0) continue;
     if (parameter.components) {
