@@ -4,7 +4,37 @@
  * that searches filter and page through; search_index holds the normalised search values of
  * current versions (up to three components each, for composites).
  */
-export const SCHEMA_VERSION = 5;
+export const SCHEMA_VERSION = 6;
+
+/** The largest finite width class: "unbounded" (open ranges, or wider than any power of two). */
+export const UNBOUNDED_WIDTH = Number.MAX_VALUE;
+
+/**
+ * The width class of a range entry [low, high]: the least power of two at least |high - low|
+ * (0 for a point). An entry of class w with high >= A has low >= A - w, and with high <= B has
+ * low <= B + w, so every range test is a bounded scan of low within each class.
+ */
+export function widthClass(low: number | null | undefined, high: number | null | undefined): number | null {
+  if (typeof low !== 'number') return null;
+  if (typeof high !== 'number') return UNBOUNDED_WIDTH;
+  const d = Math.abs(high - low);
+  if (d === 0) return 0;
+  if (!Number.isFinite(d)) return UNBOUNDED_WIDTH;
+  let w = 2 ** Math.ceil(Math.log2(d));
+  if (w < d) w *= 2;
+  return Number.isFinite(w) ? w : UNBOUNDED_WIDTH;
+}
+
+/** From version 5: the width class and multi-entry flag, computed from the stored entries. */
+export const MIGRATE_FROM_5 = `
+ALTER TABLE search_index ADD COLUMN wc REAL;
+ALTER TABLE search_index ADD COLUMN m INTEGER;
+UPDATE search_index SET wc = fhir_width_class(l0, h0) WHERE l0 IS NOT NULL;
+UPDATE search_index SET m = 1 WHERE l0 IS NOT NULL AND (resource_type, id, param) IN
+  (SELECT resource_type, id, param FROM search_index WHERE l0 IS NOT NULL GROUP BY resource_type, id, param HAVING COUNT(*) > 1);
+DROP INDEX IF EXISTS search_index_low;
+DROP INDEX IF EXISTS search_index_high;
+`;
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS resource_version (
@@ -40,14 +70,19 @@ CREATE TABLE IF NOT EXISTS search_index (
   s0 TEXT, v0 TEXT, t0 TEXT, l0 REAL, h0 REAL,
   s1 TEXT, v1 TEXT, t1 TEXT, l1 REAL, h1 REAL,
   s2 TEXT, v2 TEXT, t2 TEXT, l2 REAL, h2 REAL,
+  wc REAL,
+  m INTEGER,
   PRIMARY KEY (resource_type, id, seq)
 ) WITHOUT ROWID;
 -- Clustered by owner, so a resource's entries share pages; each lookup index is partial, so an
 -- entry is written only into the indexes that can find it (tokens never into the date ones).
 -- Everything searched by text (codes, folded strings, display texts, URLs) is in v0.
 CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, param, v0, s0) WHERE v0 IS NOT NULL;
--- Range indexes carry the other bound too, so a range test never has to visit the table.
-CREATE INDEX IF NOT EXISTS search_index_low ON search_index (resource_type, param, l0, h0) WHERE l0 IS NOT NULL;
-CREATE INDEX IF NOT EXISTS search_index_high ON search_index (resource_type, param, h0, l0) WHERE h0 IS NOT NULL;
+-- Ranges (dates, numbers, quantities) by width class (wc, see widthClass) then low bound: a
+-- range test is one bounded scan of l0 per class present, whatever its prefix. m = 1 marks the
+-- range entries of a resource with several for the same parameter: criteria ANDed on one
+-- parameter can be met by different entries only there.
+CREATE INDEX IF NOT EXISTS search_index_range ON search_index (resource_type, param, wc, l0, h0) WHERE wc IS NOT NULL;
+CREATE INDEX IF NOT EXISTS search_index_multi ON search_index (resource_type, param, l0, h0) WHERE m = 1;
 
 `;

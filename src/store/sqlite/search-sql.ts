@@ -44,7 +44,7 @@ class Compiler {
   private entryMatch(param: string, anyOf: FieldTest[][], e: string): Fragment {
     // Tests every alternative shares are hoisted out of the OR, where an index can use them.
     const key = (t: FieldTest) => JSON.stringify(t);
-    const shared = anyOf.length > 1 ? anyOf[0]!.filter((t) => anyOf.every((alt) => alt.some((u) => key(u) === key(t)))) : [];
+    const shared = anyOf.length > 1 ? sharedTests(anyOf) : [];
     const sharedKeys = new Set(shared.map(key));
     const common = shared.map((t) => this.test(t, e));
     const alternatives = anyOf.map((tests) => {
@@ -84,6 +84,7 @@ class Compiler {
           // Correlated: a look at this row's own entries (the primary key), no list to build.
           return { sql: `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND ${match.sql})`, params: match.params };
         }
+        if (rangeBounds(criterion.anyOf)) return this.rangeGroup([criterion], c, types);
         const owner = ownedBy(c, e, types);
         return { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
       }
@@ -128,10 +129,138 @@ class Compiler {
     }
   }
 
+  /**
+   * Range criteria (dates, numbers, quantities) ANDed on one parameter, e.g. date=ge…&date=lt…:
+   * the resources with one entry meeting all of them are found with the bounds of all of them
+   * together (a narrow window costs what it finds); those with several range entries of the
+   * parameter (m = 1) may meet each criterion with a different entry, and are intersected
+   * criterion by criterion.
+   */
+  private rangeGroup(group: Extract<SearchCriterion, { kind: 'entry' }>[], c: string, types: string[]): Fragment {
+    const param = group[0]!.param;
+    const perType = types.map((type) => {
+      const k = this.alias('k');
+      const e = this.alias('e');
+      const params: unknown[] = [];
+      // The width classes present for the parameter, one index seek each.
+      const classes = `${k}(w) AS (SELECT MIN(wc) FROM search_index WHERE resource_type = ? AND param = ? AND wc IS NOT NULL
+          UNION ALL SELECT (SELECT MIN(wc) FROM search_index WHERE resource_type = ? AND param = ? AND wc > ${k}.w) FROM ${k} WHERE ${k}.w IS NOT NULL)`;
+      params.push(type, param, type, param);
+      let sql = `WITH RECURSIVE ${classes} `;
+      if (group.length > 1) {
+        // Several entries of a resource: each criterion on its own, then the owners of all.
+        const each = group.map((criterion) => {
+          const x = this.alias('e');
+          const bounds = rangeBounds(criterion.anyOf)!;
+          const limits = lowLimits(bounds, x, null);
+          const match = this.entryMatch(criterion.param, criterion.anyOf, x);
+          return {
+            sql: `SELECT ${x}.id FROM search_index ${x} INDEXED BY search_index_multi WHERE ${x}.resource_type = ? AND ${x}.param = ? AND ${x}.m = 1${limits.sql} AND ${match.sql}`,
+            params: [type, param, ...limits.params, ...match.params],
+          };
+        });
+        sql += `${each.map((f) => f.sql).join(' INTERSECT ')} UNION ALL `;
+        params.push(...each.flatMap((f) => f.params));
+      }
+      const bounds = group.map((criterion) => rangeBounds(criterion.anyOf)!).reduce(intersectBounds);
+      const limits = lowLimits(bounds, e, `${k}.w`);
+      const matches = group.map((criterion) => this.entryMatch(criterion.param, criterion.anyOf, e));
+      sql += `SELECT ${e}.id FROM ${k} CROSS JOIN search_index ${e}
+          WHERE ${e}.resource_type = ? AND ${e}.param = ? AND ${e}.wc = ${k}.w${limits.sql} AND ${matches.map((f) => f.sql).join(' AND ')}`;
+      params.push(type, param, ...limits.params, ...matches.flatMap((f) => f.params));
+      return { sql: `${c}.id IN (${sql})`, params, type };
+    });
+    if (perType.length === 1) return perType[0]!;
+    if (perType.length === 0) return { sql: '0', params: [] };
+    return {
+      sql: `(${perType.map((f) => `(${c}.resource_type = ? AND ${f.sql})`).join(' OR ')})`,
+      params: perType.flatMap((f) => [f.type, ...f.params]),
+    };
+  }
+
   all(criteria: SearchCriterion[], c: string, types: string[]): Fragment {
-    const parts = criteria.map((x) => this.criterion(x, c, types));
+    const groups = new Map<string, Extract<SearchCriterion, { kind: 'entry' }>[]>();
+    for (const x of criteria) {
+      if (x.kind === 'entry' && !x.filter && rangeBounds(x.anyOf)) {
+        const group = groups.get(x.param);
+        if (group) group.push(x);
+        else groups.set(x.param, [x]);
+      }
+    }
+    const parts: Fragment[] = [];
+    for (const x of criteria) {
+      const group = x.kind === 'entry' ? groups.get(x.param) : undefined;
+      if (!group?.includes(x as Extract<SearchCriterion, { kind: 'entry' }>)) parts.push(this.criterion(x, c, types));
+      else if (group[0] === x) parts.push(this.rangeGroup(group, c, types));
+    }
     return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
   }
+}
+
+/** The tests every alternative has. */
+function sharedTests(anyOf: FieldTest[][]): FieldTest[] {
+  const key = (t: FieldTest) => JSON.stringify(t);
+  if (anyOf.length === 0) return [];
+  return anyOf[0]!.filter((t) => anyOf.every((alt) => alt.some((u) => key(u) === key(t))));
+}
+
+/**
+ * What every matching entry's first component must have, as limits on its low and high ends
+ * (lower and upper limits, each list to be met in full; `strict` limits are not
+ * distinguished, they only narrow a scan). Undefined when nothing limits them: then the
+ * criterion is not a range criterion.
+ */
+interface Bounds {
+  lowAtLeast: number[];
+  lowAtMost: number[];
+  highAtLeast: number[];
+  highAtMost: number[];
+}
+
+function rangeBounds(anyOf: FieldTest[][]): Bounds | undefined {
+  const b: Bounds = { lowAtLeast: [], lowAtMost: [], highAtLeast: [], highAtMost: [] };
+  let any = false;
+  for (const t of sharedTests(anyOf)) {
+    if (t.slot !== 0 || (t.field !== 'low' && t.field !== 'high')) continue;
+    if (t.op !== 'eq' && t.op !== 'lt' && t.op !== 'le' && t.op !== 'gt' && t.op !== 'ge') continue;
+    if (typeof t.value !== 'number' || !Number.isFinite(t.value)) continue;
+    any = true;
+    const low = t.field === 'low';
+    if (t.op === 'eq' || t.op === 'gt' || t.op === 'ge') (low ? b.lowAtLeast : b.highAtLeast).push(t.value);
+    if (t.op === 'eq' || t.op === 'lt' || t.op === 'le') (low ? b.lowAtMost : b.highAtMost).push(t.value);
+  }
+  return any ? b : undefined;
+}
+
+function intersectBounds(a: Bounds, b: Bounds): Bounds {
+  return {
+    lowAtLeast: [...a.lowAtLeast, ...b.lowAtLeast],
+    lowAtMost: [...a.lowAtMost, ...b.lowAtMost],
+    highAtLeast: [...a.highAtLeast, ...b.highAtLeast],
+    highAtMost: [...a.highAtMost, ...b.highAtMost],
+  };
+}
+
+/**
+ * The bounds as a range of `e.l0`, the indexed column. With the entry's width class `width`
+ * (an SQL expression), high >= A gives low >= A - width and high <= B gives low <= B + width;
+ * without it (null) only the limits on low itself are used.
+ */
+function lowLimits(b: Bounds, e: string, width: string | null): Fragment {
+  const lower: Fragment[] = [];
+  const upper: Fragment[] = [];
+  if (b.lowAtLeast.length) lower.push({ sql: '?', params: [Math.max(...b.lowAtLeast)] });
+  if (b.lowAtMost.length) upper.push({ sql: '?', params: [Math.min(...b.lowAtMost)] });
+  if (width !== null && b.highAtLeast.length) lower.push({ sql: `? - ${width}`, params: [Math.max(...b.highAtLeast)] });
+  if (width !== null && b.highAtMost.length) upper.push({ sql: `? + ${width}`, params: [Math.min(...b.highAtMost)] });
+  const side = (parts: Fragment[], op: string, fn: string): Fragment => {
+    if (parts.length === 0) return { sql: '', params: [] };
+    const value = parts.length === 1 ? parts[0]!.sql : `${fn}(${parts.map((p) => p.sql).join(', ')})`;
+    return { sql: ` AND ${e}.l0 ${op} ${value}`, params: parts.flatMap((p) => p.params) };
+  };
+  const lo = side(lower, '>=', 'max');
+  const hi = side(upper, '<=', 'min');
+  return { sql: lo.sql + hi.sql, params: [...lo.params, ...hi.params] };
 }
 
 /**

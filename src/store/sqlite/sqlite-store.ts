@@ -11,7 +11,7 @@ import {
   type StoredVersion,
   type WriteRequest,
 } from '../port.js';
-import { SCHEMA, SCHEMA_VERSION } from './schema.js';
+import { MIGRATE_FROM_5, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
 import { compileCount, compileSearch } from './search-sql.js';
 import { compileHistoryFilter } from './sql.js';
 
@@ -35,10 +35,10 @@ export interface SqliteStoreOptions {
 }
 
 const ENTRY_ROWS_PER_INSERT = 50;
-const ENTRY_COLUMNS = 'resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2';
+const ENTRY_COLUMNS = 'resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2, wc, m';
 
 function insertEntriesSql(rows: number): string {
-  const row = `(${new Array(19).fill('?').join(', ')})`;
+  const row = `(${new Array(21).fill('?').join(', ')})`;
   return `INSERT INTO search_index (${ENTRY_COLUMNS}) VALUES ${new Array(rows).fill(row).join(', ')}`;
 }
 
@@ -126,10 +126,22 @@ export class SqliteStore implements ResourceStore {
     });
   }
 
-  /** A file written by an older release is refused clearly rather than searched wrongly. */
+  /**
+   * A file of the previous schema version is migrated in place (one transaction); one written by
+   * any other release is refused clearly rather than searched wrongly.
+   */
   private checkSchemaVersion(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'resource_version'").get() !== undefined;
+    if (hasTables && version === 5) {
+      this.db.function('fhir_width_class', { deterministic: true }, (low: unknown, high: unknown) =>
+        widthClass(typeof low === 'number' ? low : null, typeof high === 'number' ? high : null));
+      this.db.transaction(() => {
+        this.db.exec(MIGRATE_FROM_5);
+        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+      return;
+    }
     if (hasTables && version !== SCHEMA_VERSION) {
       throw new Error(`the database file has schema version ${version}; this server needs ${SCHEMA_VERSION} (start from an empty file or migrate)`);
     }
@@ -139,12 +151,19 @@ export class SqliteStore implements ResourceStore {
     // A first version has nothing to replace.
     if (!isNew) this.clearEntries.run(resourceType, id);
     if (!index) return;
+    // Parameters with more than one range entry here (their entries get m = 1).
+    const ranges = new Map<string, number>();
+    for (const entry of index.entries) {
+      if (typeof entry.values[0].low === 'number') ranges.set(entry.param, (ranges.get(entry.param) ?? 0) + 1);
+    }
     const rows = index.entries.map((entry, seq) => {
       const row: unknown[] = [resourceType, id, seq, entry.param];
       for (let i = 0; i < 3; i++) {
         const v = entry.values[i];
         row.push(v?.system ?? null, v?.value ?? null, v?.text ?? null, v?.low ?? null, v?.high ?? null);
       }
+      const wc = widthClass(entry.values[0].low, entry.values[0].high);
+      row.push(wc, wc !== null && ranges.get(entry.param)! > 1 ? 1 : null);
       return row;
     });
     // Many rows per statement: one step into SQLite instead of one per entry.
