@@ -60,7 +60,7 @@ describeEachStore('ResourceStore range search', (open) => {
     await store.close();
   });
 
-  it('matches a brute-force model for every prefix, alone and ANDed, over ranges of every width', async () => {
+  it('matches a brute-force model for every prefix, alone and ANDed, over ranges of every width', { timeout: 120_000 }, async () => {
     const next = random(42);
     const widths = [0, 999, 59_999, DAY - 1, 31 * DAY - 1, 365 * DAY - 1, 5_000 * DAY];
     const pick = <T>(xs: T[]) => xs[Math.floor(next() * xs.length)]!;
@@ -72,14 +72,18 @@ describeEachStore('ResourceStore range search', (open) => {
       if (roll < 0.13) return { low, high: low - 5 * DAY }; // inverted (bad data)
       return { low, high: low + pick(widths) };
     };
+    // FerretDB is slow: fewer rounds there.
+    const rounds = store.kind === 'sqlite' ? 150 : 25;
     const data = new Map<string, Range[]>();
+    const writes: Parameters<ResourceStore['writeMany']>[0] = [];
     for (let i = 0; i < 300; i++) {
       const id = `r${String(i).padStart(3, '0')}`;
       const ranges = Array.from({ length: next() < 0.25 ? 2 + Math.floor(next() * 2) : next() < 0.1 ? 0 : 1 }, someRange);
       data.set(id, ranges);
       const entries: IndexEntry[] = [token('code', null, 'x'), ...ranges.map((r) => entry('date', r)), entry('other', { low: 0, high: 1 })];
-      await store.write({ resourceType: 'Observation', id, renderBody: render(id), index: indexOf(...entries) });
+      writes.push({ resourceType: 'Observation', id, renderBody: render(id), index: indexOf(...entries) });
     }
+    await store.writeMany(writes);
     // A different type with the same parameter must not leak in.
     await store.write({ resourceType: 'Encounter', id: 'e1', renderBody: render('e1'), index: indexOf(entry('date', { low: BASE, high: BASE + 90 * DAY })) });
 
@@ -90,7 +94,7 @@ describeEachStore('ResourceStore range search', (open) => {
       return prefixAlternatives(pick(prefixes), sl, sl + pick(precisions));
     };
     let nonEmpty = 0;
-    for (let q = 0; q < 150; q++) {
+    for (let q = 0; q < rounds; q++) {
       const criteria = Array.from({ length: 1 + Math.floor(next() * 3) }, someSearch);
       if (q % 3 === 0) {
         // The common window: ge a day, lt a later day.
@@ -110,7 +114,7 @@ describeEachStore('ResourceStore range search', (open) => {
       expect(both).toBe(expected.length + encounter);
       if (expected.length > 0) nonEmpty++;
     }
-    expect(nonEmpty).toBeGreaterThan(50);
+    expect(nonEmpty).toBeGreaterThan(rounds / 3);
   });
 
   it('finds a resource whose entries meet ANDed criteria only together, and follows updates', async () => {

@@ -165,6 +165,19 @@ describeEachStore('ResourceStore search', (open) => {
       expect(await find(matches('code', []))).toEqual(['o1', 'o2', 'o3']);
     });
 
+    it('counts each matching resource once, whatever number of its entries match, and never a deleted one', async () => {
+      const count = (...where: SearchCriterion[]) => store.count({ resourceTypes: ['Observation'], where });
+      // o1 has two code entries; 'gone' had a LOINC code.
+      expect(await count(matches('code', []))).toBe(3);
+      expect(await count(matches('code', [test('system', 'eq', LOINC)]))).toBe(2);
+      expect(await count(codeIs('code', '1234'))).toBe(2);
+      expect(await count({ kind: 'references', param: 'subject', targetType: 'Patient', where: [codeIs('gender', 'female')] })).toBe(2);
+      await store.write({ resourceType: 'Observation', id: 'o1' });
+      expect(await count(matches('code', []))).toBe(2);
+      expect(await count({ kind: 'references', param: 'subject', targetType: 'Patient', where: [codeIs('gender', 'female')] })).toBe(1);
+      expect(await store.count({ resourceTypes: ['Patient'], where: [codeIs('gender', 'male')] })).toBe(1);
+    });
+
     it('missing, not and or', async () => {
       expect(await find({ kind: 'missing', param: 'date', missing: true })).toEqual(['o3', 'o4']);
       expect(await find({ kind: 'missing', param: 'date', missing: false })).toEqual(['o1', 'o2']);

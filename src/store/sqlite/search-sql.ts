@@ -8,6 +8,12 @@ import type { FieldTest, SearchCriterion, SearchCursor, SearchQuery, SortSpec } 
 interface Fragment {
   sql: string;
   params: unknown[];
+  /**
+   * When the fragment is `c.id IN (ids)` for a single type: that subquery, whose rows are the
+   * ids of the matching resources (with repeats). search_index holds the entries of current,
+   * non-deleted resources only, so counting its distinct ids needs no look at the resources.
+   */
+  ids?: Fragment;
 }
 
 const COLUMN: Record<FieldTest['field'], string> = { system: 's', value: 'v', text: 't', low: 'l', high: 'h' };
@@ -86,7 +92,11 @@ class Compiler {
         }
         if (rangeBounds(criterion.anyOf)) return this.rangeGroup([criterion], c, types);
         const owner = ownedBy(c, e, types);
-        return { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
+        const fragment: Fragment = { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
+        if (types.length === 1) {
+          fragment.ids = { sql: `SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ? AND ${match.sql}`, params: [...owner.params, ...match.params] };
+        }
+        return fragment;
       }
       case 'missing': {
         const e = this.alias('e');
@@ -107,11 +117,16 @@ class Compiler {
         const t = this.alias('t');
         const inner = this.all(criterion.where, t, [criterion.targetType]);
         const owner = ownedBy(c, e, types);
-        return {
-          sql: `${owner.sql} AND ${e}.param = ? AND ${e}.s0 = ?
-                AND ${e}.v0 IN (SELECT ${t}.id FROM resource_current ${t} WHERE ${t}.resource_type = ? AND ${t}.deleted = 0 AND ${inner.sql}))`,
-          params: [...owner.params, criterion.param, criterion.targetType, criterion.targetType, ...inner.params],
+        const match = {
+          sql: `${e}.param = ? AND ${e}.s0 = ?
+                AND ${e}.v0 IN (SELECT ${t}.id FROM resource_current ${t} WHERE ${t}.resource_type = ? AND ${t}.deleted = 0 AND ${inner.sql})`,
+          params: [criterion.param, criterion.targetType, criterion.targetType, ...inner.params],
         };
+        const fragment: Fragment = { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
+        if (types.length === 1) {
+          fragment.ids = { sql: `SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ? AND ${match.sql}`, params: [...owner.params, ...match.params] };
+        }
+        return fragment;
       }
       case 'referencedBy': {
         const e = this.alias('e');
@@ -168,7 +183,7 @@ class Compiler {
       sql += `SELECT ${e}.id FROM ${k} CROSS JOIN search_index ${e}
           WHERE ${e}.resource_type = ? AND ${e}.param = ? AND ${e}.wc = ${k}.w${limits.sql} AND ${matches.map((f) => f.sql).join(' AND ')}`;
       params.push(type, param, ...limits.params, ...matches.flatMap((f) => f.params));
-      return { sql: `${c}.id IN (${sql})`, params, type };
+      return { sql: `${c}.id IN (${sql})`, params, type, ids: { sql, params } };
     });
     if (perType.length === 1) return perType[0]!;
     if (perType.length === 0) return { sql: '0', params: [] };
@@ -193,6 +208,7 @@ class Compiler {
       if (!group?.includes(x as Extract<SearchCriterion, { kind: 'entry' }>)) parts.push(this.criterion(x, c, types));
       else if (group[0] === x) parts.push(this.rangeGroup(group, c, types));
     }
+    if (parts.length === 1) return { ...parts[0]!, sql: `(${parts[0]!.sql})` };
     return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
   }
 }
@@ -347,6 +363,12 @@ export function compileSearch(query: SearchQuery): Fragment & { keyCount: number
 }
 
 export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Fragment {
+  const types = query.resourceTypes;
+  if (types.length === 1) {
+    // One criterion selecting by its entries: count the distinct owners of those entries.
+    const only = new Compiler().all(query.where, 'c', types);
+    if (only.ids) return { sql: `SELECT COUNT(DISTINCT id) AS n FROM (${only.ids.sql})`, params: only.ids.params };
+  }
   const where = baseWhere(query, new Compiler());
   return { sql: `SELECT COUNT(*) AS n FROM resource_current c WHERE ${where.sql}`, params: where.params };
 }
