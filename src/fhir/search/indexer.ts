@@ -65,14 +65,42 @@ function withoutResolve(expression: string): string {
   return expression.replace(/\.where\(resolve\(\) is ([A-Za-z]+)\)/g, (_m, type: string) => `.where(reference.matches('(^|/)${type}/[^/]+(/_history/[^/]+)?$'))`);
 }
 
+const DECEASED = /^([A-Z][A-Za-z]+)\.deceased\.exists\(\) and \1\.deceased != false$/;
+
+/**
+ * Patient's `deceased` (`Patient.deceased.exists() and Patient.deceased != false`): the usual
+ * shapes answered directly (as fhirpath.js answers them: absent → false, a boolean → itself, a
+ * dateTime → true); anything else (primitive extensions, odd values) on fhirpath.js.
+ */
+function compileDeceased(expression: string): Evaluator {
+  const general = compile(expression);
+  return (resource) => {
+    const r = resource as Record<string, unknown>;
+    const b = r.deceasedBoolean;
+    const d = r.deceasedDateTime;
+    if (r._deceasedBoolean === undefined && r._deceasedDateTime === undefined) {
+      if (b === undefined && d === undefined) return [{ value: false, type: 'Boolean' }];
+      if (d === undefined && typeof b === 'boolean') return [{ value: b, type: 'Boolean' }];
+      if (b === undefined && typeof d === 'string') return [{ value: true, type: 'Boolean' }];
+    }
+    return general(resource);
+  };
+}
+
 /** Plain-path parts of a union run on the fast walker; the rest on fhirpath.js. */
 function compileForIndexing(expression: string, resourceType: string, useGeneral: boolean): Evaluator {
   if (useGeneral) return compile(withoutResolve(expression));
+  if (DECEASED.test(expression)) return compileDeceased(expression);
   const parts = splitUnion(expression);
   const fast = parts.map((p) => compileSimplePath(p, resourceType));
   if (fast.every(Boolean)) {
     const evaluators = fast as NonNullable<(typeof fast)[number]>[];
-    return (resource) => evaluators.flatMap((e) => e(resource as Record<string, unknown>));
+    if (evaluators.length === 1) return evaluators[0] as Evaluator;
+    return (resource) => {
+      const found: Typed[] = [];
+      for (const evaluate of evaluators) for (const t of evaluate(resource as Record<string, unknown>)) found.push(t);
+      return found;
+    };
   }
   const slow = parts.filter((_, i) => !fast[i]);
   const general = compile(withoutResolve(slow.join(' | ')));
@@ -219,20 +247,30 @@ function compiledParameters(resourceType: string, general = false): CompiledPara
   return compiled;
 }
 
-function compositeEntries(resource: object, parameter: CompiledParameter, bases: Typed[]): IndexEntry[] {
-  const entries: IndexEntry[] = [];
+function compositeEntries(resource: object, parameter: CompiledParameter, bases: Typed[], entries: IndexEntry[]): void {
+  const components = parameter.components!;
   for (const base of bases) {
-    const perComponent = parameter.components!.map(({ def, evaluate }) =>
-      evaluate(base, resource).flatMap((v) => normalise(def.type, v.value, v.type).values),
-    );
-    if (perComponent.some((values) => values.length === 0)) continue;
+    const perComponent: IndexValue[][] = [];
+    for (const { def, evaluate } of components) {
+      const values: IndexValue[] = [];
+      for (const v of evaluate(base, resource)) for (const n of normalise(def.type, v.value, v.type).values) values.push(n);
+      if (values.length === 0) break;
+      perComponent.push(values);
+    }
+    if (perComponent.length < components.length) continue;
     let combinations: IndexValue[][] = [[]];
     for (const values of perComponent) {
-      combinations = combinations.flatMap((prefix) => values.map((v) => [...prefix, v])).slice(0, MAX_COMPOSITE_COMBINATIONS);
+      const next: IndexValue[][] = [];
+      outer: for (const prefix of combinations) {
+        for (const v of values) {
+          if (next.length === MAX_COMPOSITE_COMBINATIONS) break outer;
+          next.push([...prefix, v]);
+        }
+      }
+      combinations = next;
     }
     for (const values of combinations) entries.push({ param: parameter.def.code, values: values as IndexEntry['values'] });
   }
-  return entries;
 }
 
 function sortValue(def: SearchParameterDef, v: IndexValue, end: 'low' | 'high'): string | number | undefined {
@@ -260,6 +298,35 @@ function sortKeyOf(def: SearchParameterDef, values: IndexValue[]): SortKey | und
   return min === undefined || max === undefined ? undefined : { min, max };
 }
 
+/** Index values are flat: equal fields, equal values (null and absent differ; JSON would say the same). */
+function sameValue(a: IndexValue, b: IndexValue): boolean {
+  return a.system === b.system && a.value === b.value && a.text === b.text && sameNumber(a.low, b.low) && sameNumber(a.high, b.high);
+}
+
+/** Numbers as JSON compares them: NaN and the infinities all serialise as null. */
+function sameNumber(a: number | undefined, b: number | undefined): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined) return false;
+  return !Number.isFinite(a) && !Number.isFinite(b);
+}
+
+/** The values without repeats, first occurrence kept. */
+function distinctValues(values: IndexValue[]): IndexValue[] {
+  if (values.length < 2) return values;
+  const kept: IndexValue[] = [];
+  for (const v of values) {
+    let repeated = false;
+    for (const k of kept) {
+      if (sameValue(k, v)) {
+        repeated = true;
+        break;
+      }
+    }
+    if (!repeated) kept.push(v);
+  }
+  return kept;
+}
+
 export interface IndexOptions {
   /** This server's base URL: absolute references to it are indexed as relative ones. */
   localBase?: string;
@@ -276,24 +343,18 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     const found = parameter.evaluate(resource);
     if (found.length === 0) continue;
     if (parameter.components) {
-      entries.push(...compositeEntries(resource, parameter, found));
+      compositeEntries(resource, parameter, found, entries);
       continue;
     }
-    const values: IndexValue[] = [];
+    const code = parameter.def.code;
+    let values: IndexValue[] = [];
     for (const item of found) {
       const normalised = normalise(parameter.def.type, item.value, item.type, options.localBase);
-      values.push(...normalised.values);
-      for (const d of normalised.derived ?? []) {
-        entries.push({ param: `${parameter.def.code}:${d.suffix}`, values: d.components as IndexEntry['values'] });
-      }
+      if (values.length === 0) values = normalised.values;
+      else for (const v of normalised.values) values.push(v);
+      if (normalised.derived) for (const d of normalised.derived) entries.push({ param: `${code}:${d.suffix}`, values: d.components as IndexEntry['values'] });
     }
-    const seen = new Set<string>();
-    for (const v of values) {
-      const key = JSON.stringify(v);
-      if (seen.has(key)) continue;
-      seen.add(key);
-      entries.push({ param: parameter.def.code, values: [v] });
-    }
+    for (const v of distinctValues(values)) entries.push({ param: code, values: [v] });
     // The element is there but holds nothing searchable (a contained or display-only reference):
     // an empty entry records that it is present, for :missing.
     if (values.length === 0) entries.push({ param: parameter.def.code, values: [{}] });

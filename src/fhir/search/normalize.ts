@@ -23,26 +23,48 @@ type Json = Record<string, unknown>;
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]);
 
-function stringValue(text: string): IndexValue {
-  return { value: fold(text), text };
+const ASCII_NO_CONTROL = /^[\x20-\x7e]*$/;
+
+/** fold(), without its Unicode work for the usual plain-ASCII text (same result). */
+function folded(text: string): string {
+  return ASCII_NO_CONTROL.test(text) ? text.toLowerCase() : fold(text);
 }
 
-function strings(value: unknown, type: string): string[] {
-  if (typeof value === 'string') return [value];
+function stringValue(text: string): IndexValue {
+  return { value: folded(text), text };
+}
+
+/** Adds the non-empty strings among `v` (one value or an array of them). */
+function addStrings(out: IndexValue[], v: unknown): void {
+  if (typeof v === 'string') {
+    if (v !== '') out.push(stringValue(v));
+  } else if (Array.isArray(v)) {
+    for (const item of v) if (typeof item === 'string' && item !== '') out.push(stringValue(item));
+  }
+}
+
+function strings(value: unknown, type: string): IndexValue[] {
+  if (typeof value === 'string') return [stringValue(value)];
   if (typeof value !== 'object' || value === null) return [];
   const o = value as Json;
+  const out: IndexValue[] = [];
   if (type === 'HumanName') {
-    return [o.text, o.family, ...arr(o.given), ...arr(o.prefix), ...arr(o.suffix)].flatMap((v) => (str(v) ? [v as string] : []));
+    for (const v of [o.text, o.family]) if (typeof v === 'string') addStrings(out, v);
+    for (const v of [o.given, o.prefix, o.suffix]) addStrings(out, v);
+  } else if (type === 'Address') {
+    if (typeof o.text === 'string') addStrings(out, o.text);
+    addStrings(out, o.line);
+    for (const v of [o.city, o.district, o.state, o.postalCode, o.country]) if (typeof v === 'string') addStrings(out, v);
   }
-  if (type === 'Address') {
-    return [o.text, ...arr(o.line), o.city, o.district, o.state, o.postalCode, o.country].flatMap((v) => (str(v) ? [v as string] : []));
-  }
-  return [];
+  return out;
 }
 
-/** Display texts for :text, folded, as the value of a derived `param:text` entry. */
-function textEntries(...texts: unknown[]): { suffix: string; components: IndexValue[] }[] {
-  return texts.flatMap((t) => (str(t) ? [{ suffix: 'text', components: [{ value: fold(t as string) }] }] : []));
+type Derived = { suffix: string; components: IndexValue[] };
+
+/** A display text for :text, folded, as the value of a derived `param:text` entry. */
+function addTextEntry(derived: Derived[], text: unknown): Derived[] {
+  if (typeof text === 'string' && text !== '') derived.push({ suffix: 'text', components: [{ value: folded(text) }] });
+  return derived;
 }
 
 function codingValue(coding: Json): IndexValue | undefined {
@@ -62,14 +84,18 @@ function tokens(value: unknown, type: string): Normalised {
   switch (type) {
     case 'Coding': {
       const v = codingValue(o);
-      return { values: v ? [v] : [], derived: textEntries(o.display) };
+      return { values: v ? [v] : [], derived: addTextEntry([], o.display) };
     }
     case 'CodeableConcept': {
       const codings = arr(o.coding) as Json[];
-      return {
-        values: codings.flatMap((c) => codingValue(c) ?? []),
-        derived: textEntries(o.text, ...codings.map((c) => c.display)),
-      };
+      const values: IndexValue[] = [];
+      const derived = addTextEntry([], o.text);
+      for (const c of codings) {
+        const v = codingValue(c);
+        if (v) values.push(v);
+      }
+      for (const c of codings) addTextEntry(derived, c.display);
+      return { values, derived };
     }
     case 'Identifier': {
       const idValue = str(o.value);
@@ -81,7 +107,7 @@ function tokens(value: unknown, type: string): Normalised {
         const coding = codingValue(c);
         return coding ? [{ suffix: 'of-type', components: [coding, { value: idValue }] }] : [];
       });
-      return { values, derived: [...textEntries(idType?.text), ...ofType] };
+      return { values, derived: [...addTextEntry([], idType?.text), ...ofType] };
     }
     case 'ContactPoint': {
       const v = str(o.value);
@@ -179,7 +205,7 @@ function numbers(value: unknown, type: string): IndexValue[] {
 export function normalise(paramType: SearchParamType, value: unknown, type: string, localBase?: string): Normalised {
   switch (paramType) {
     case 'string':
-      return { values: strings(value, type).map(stringValue) };
+      return { values: strings(value, type) };
     case 'token':
       return tokens(value, type);
     case 'date':

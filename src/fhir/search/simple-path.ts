@@ -21,12 +21,6 @@ export interface TypedValue {
   type: string;
 }
 
-interface Step {
-  name: string;
-  /** For choice elements: the allowed type suffixes (capitalised), narrowed by ofType(). */
-  choices?: string[];
-}
-
 const PRIMITIVES = new Set([
   'boolean', 'integer', 'string', 'decimal', 'uri', 'url', 'canonical', 'base64Binary', 'instant', 'date', 'dateTime',
   'time', 'code', 'oid', 'id', 'markdown', 'unsignedInt', 'positiveInt', 'uuid',
@@ -46,6 +40,8 @@ function fhirType(modelType: string): string {
 }
 
 const SIMPLE = /^\(?\s*([A-Z][A-Za-z]+)((?:\.[a-z][A-Za-z0-9]*)*)(?:\.ofType\(([A-Za-z]+)\))?\s*\)?(?:\.where\((.+)\))?$/;
+/** `(Observation.value.ofType(CodeableConcept)).text`: a path through a choice narrowed to one type. */
+const THROUGH_CHOICE = /^\(\s*([A-Z][A-Za-z]+)((?:\.[a-z][A-Za-z0-9]*)+)\.ofType\(([A-Za-z]+)\)\s*\)((?:\.[a-z][A-Za-z0-9]*)+)$/;
 const RELATIVE = /^([a-z][A-Za-z0-9]*(?:\.[a-z][A-Za-z0-9]*)*)(?:\.ofType\(([A-Za-z]+)\))?$/;
 const RESOLVE_IS = /^resolve\(\) is ([A-Z][A-Za-z]+)$/;
 const FIELD_EQUALS = /^([a-z][A-Za-z0-9]*)\s*=\s*'([^'\\]*)'$/;
@@ -77,65 +73,103 @@ function isKindOf(type: string, wanted: string): boolean {
 
 type Compiled = (resource: Record<string, unknown>) => TypedValue[];
 
-function compileSteps(start: string, names: string[], ofType?: string, filter: Filter | null = null): Compiled | undefined {
-  // Resolve every step's type once, at compile time.
-  const steps: { step: Step; typeOf: (suffix?: string) => string }[] = [];
+/** One step of a walk: a property, or for a choice element its allowed `name + suffix` properties. */
+interface WalkStep {
+  name: string;
+  /** Choice elements: the property names to look at, each with the FHIR type it holds. */
+  choices?: { property: string; type: string }[];
+  /** Not a choice: the FHIR type the property holds. */
+  type?: string;
+}
+
+/**
+ * Resolves every step's type once, at compile time. `ofType` narrows the last name of `names`;
+ * `then` continues from there (`(Observation.value.ofType(CodeableConcept)).text`), which needs
+ * the narrowed element to have a single complex type.
+ */
+function resolveSteps(start: string, names: string[], ofType?: string, then: string[] = []): WalkStep[] | undefined {
+  const steps: WalkStep[] = [];
   let context = start;
-  for (let i = 0; i < names.length; i++) {
-    const name = names[i]!;
+  const all = [...names, ...then];
+  for (let i = 0; i < all.length; i++) {
+    const name = all[i]!;
     const path = `${context}.${name}`;
-    const last = i === names.length - 1;
+    const narrowed = i === names.length - 1 ? ofType : undefined;
+    const last = i === all.length - 1;
     const choices = model.choiceTypePaths[path];
     if (choices) {
-      if (!last) return undefined; // paths through a choice element are left to fhirpath.js
-      const allowed = ofType ? choices.filter((c) => isKindOf(fhirTypeOfSuffix(c), ofType)) : choices;
-      steps.push({ step: { name, choices: allowed }, typeOf: (suffix) => fhirTypeOfSuffix(suffix!) });
+      const allowed = narrowed ? choices.filter((c) => isKindOf(fhirTypeOfSuffix(c), narrowed)) : choices;
+      if (!last) {
+        // Only a choice narrowed to one complex type can be walked through.
+        if (!narrowed || allowed.length !== 1 || PRIMITIVES.has(fhirTypeOfSuffix(allowed[0]!))) return undefined;
+        steps.push({ name: name + allowed[0]!, type: allowed[0]! });
+        context = allowed[0]!;
+        continue;
+      }
+      steps.push({ name, choices: allowed.map((suffix) => ({ property: name + suffix, type: fhirTypeOfSuffix(suffix) })) });
       continue;
     }
     const type = model.path2Type[path];
     if (!type) return undefined;
-    if (ofType && last && fhirType(type).toLowerCase() !== ofType.toLowerCase()) return undefined;
-    steps.push({ step: { name }, typeOf: () => fhirType(type) });
+    if (narrowed && fhirType(type).toLowerCase() !== narrowed.toLowerCase()) return undefined;
+    steps.push({ name, type: fhirType(type) });
     context = type === 'BackboneElement' || type === 'Element' ? path : type;
   }
+  return steps;
+}
+
+function compileSteps(start: string, names: string[], ofType?: string, filter: Filter | null = null, then: string[] = []): Compiled | undefined {
+  const steps = resolveSteps(start, names, ofType, then);
+  if (!steps) return undefined;
   if (steps.length === 0) return (resource) => [{ value: resource, type: start }];
+  const inner = steps.slice(0, -1).map((s) => s.name);
+  const final = steps[steps.length - 1]!;
   return (resource) => {
+    // The elements the inner steps reach; arrays are flattened at each step.
     let nodes: unknown[] = [resource];
-    let types: string[] = [];
-    for (const { step, typeOf } of steps) {
+    for (const name of inner) {
       const next: unknown[] = [];
-      const nextTypes: string[] = [];
       for (const node of nodes) {
         if (typeof node !== 'object' || node === null) continue;
-        const o = node as Record<string, unknown>;
-        if (step.choices) {
-          for (const suffix of step.choices) {
-            const v = o[step.name + suffix];
-            if (v === undefined) continue;
-            for (const item of Array.isArray(v) ? v : [v]) {
-              next.push(item);
-              nextTypes.push(typeOf(suffix));
-            }
-          }
-        } else {
-          const v = o[step.name];
-          if (v === undefined) continue;
-          for (const item of Array.isArray(v) ? v : [v]) {
-            next.push(item);
-            nextTypes.push(typeOf());
-          }
-        }
+        const v = (node as Record<string, unknown>)[name];
+        if (v === undefined) continue;
+        if (Array.isArray(v)) for (const item of v) next.push(item);
+        else next.push(v);
       }
+      if (next.length === 0) return [];
       nodes = next;
-      types = nextTypes;
     }
-    const typed = nodes.map((value, i) => ({ value, type: types[i]! }));
-    return filter ? typed.filter((t) => filter(t.value)) : typed;
+    const found: TypedValue[] = [];
+    for (const node of nodes) {
+      if (typeof node !== 'object' || node === null) continue;
+      const o = node as Record<string, unknown>;
+      if (final.choices) {
+        for (const { property, type } of final.choices) {
+          const v = o[property];
+          if (v === undefined) continue;
+          if (Array.isArray(v)) for (const item of v) found.push({ value: item, type });
+          else found.push({ value: v, type });
+        }
+      } else {
+        const v = o[final.name];
+        if (v === undefined) continue;
+        const type = final.type!;
+        if (Array.isArray(v)) for (const item of v) found.push({ value: item, type });
+        else found.push({ value: v, type });
+      }
+    }
+    return filter ? found.filter((t) => filter(t.value)) : found;
   };
 }
 
 /** A fast evaluator for `expression` on `resourceType`, or undefined when it is not a plain path. */
 export function compileSimplePath(expression: string, resourceType: string): Compiled | undefined {
+  const through = THROUGH_CHOICE.exec(expression.trim());
+  if (through) {
+    const [, root, dotted, ofType, rest] = through;
+    if (root !== resourceType) return undefined;
+    return compileSteps(root, dotted!.slice(1).split('.'), ofType, null, rest!.slice(1).split('.'));
+  }
   const m = SIMPLE.exec(expression.trim());
   if (!m) return undefined;
   const [, root, dotted, ofType, condition] = m;

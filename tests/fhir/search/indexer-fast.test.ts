@@ -68,3 +68,24 @@ it('indexes every official example and the Synthea sample as fhirpath.js does', 
   // fhirpath.js cannot compare a Quantity with a comparator in a union: nothing to compare with there.
   expect(unanswered).toEqual(['Observation-f205.json: Cannot convert a FHIR.Quantity that has a comparator']);
 });
+
+it("answers Patient's deceased as fhirpath.js does, in every shape", () => {
+  const shapes: Record<string, unknown>[] = [
+    {},
+    { deceasedBoolean: true },
+    { deceasedBoolean: false },
+    { deceasedDateTime: '2015-02-14T13:42:00+10:00' },
+    { deceasedDateTime: '2015' },
+    { deceasedDateTime: '' },
+    { _deceasedBoolean: { extension: [{ url: 'http://example.org/x', valueString: 'y' }] } },
+    { deceasedBoolean: false, _deceasedBoolean: { id: 'x' } },
+    { deceasedBoolean: null },
+    { deceasedBoolean: 'true' },
+  ];
+  for (const shape of shapes) {
+    const patient = { resourceType: 'Patient', ...shape };
+    const fast = indexResource(patient).entries.filter((e) => e.param === 'deceased');
+    const general = indexResource(patient, { general: true }).entries.filter((e) => e.param === 'deceased');
+    expect(fast, JSON.stringify(shape)).toEqual(general);
+  }
+});
