@@ -313,6 +313,16 @@ function sameNumber(a: number | undefined, b: number | undefined): boolean {
 /** The values without repeats, first occurrence kept. */
 function distinctValues(values: IndexValue[]): IndexValue[] {
   if (values.length < 2) return values;
+  if (values.length > 16) {
+    // Many values (an AuditEvent's entities): keyed, not compared pairwise.
+    const seen = new Set<string>();
+    return values.filter((v) => {
+      const key = JSON.stringify(v);
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+  }
   const kept: IndexValue[] = [];
   for (const v of values) {
     let repeated = false;
