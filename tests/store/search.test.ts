@@ -178,6 +178,28 @@ describeEachStore('ResourceStore search', (open) => {
       expect(await store.count({ resourceTypes: ['Patient'], where: [codeIs('gender', 'male')] })).toBe(1);
     });
 
+    it('counts what it finds, whatever the mix of criteria', async () => {
+      const subjectIs = (id: string): SearchCriterion => matches('subject', [test('system', 'eq', 'Patient'), test('value', 'eq', id)]);
+      const anyCode = matches('code', []);
+      const mixes: SearchCriterion[][] = [
+        [anyCode, subjectIs('p1')],
+        [anyCode, { kind: 'not', criterion: codeIs('category', 'vital') }],
+        [anyCode, { kind: 'entry', param: 'category', anyOf: [[test('value', 'eq', 'vital')]], filter: true }],
+        [anyCode, { kind: 'or', anyOf: [[subjectIs('p2')], [codeIs('category', 'vital')]] }],
+        [{ kind: 'or', anyOf: [[subjectIs('p2')], [codeIs('category', 'vital')]] }],
+        [anyCode, { kind: 'missing', param: 'date', missing: true }],
+        [anyCode, { kind: 'id', ids: ['o1', 'o2'] }],
+        [anyCode, { kind: 'lastUpdated', tests: [{ op: 'ge', value: T + 2 }] }],
+        [{ kind: 'not', criterion: { kind: 'lastUpdated', tests: [{ op: 'ge', value: T + 2 }] } }, anyCode],
+        [anyCode, matches('date', [test('high', 'ge', 150)])],
+      ];
+      for (const where of mixes) {
+        const found = await find(...where);
+        expect(await store.count({ resourceTypes: ['Observation'], where }), JSON.stringify(where)).toBe(found.length);
+      }
+      expect(await find(anyCode, { kind: 'lastUpdated', tests: [{ op: 'ge', value: T + 2 }] })).toEqual(['o2', 'o3']);
+    });
+
     it('missing, not and or', async () => {
       expect(await find({ kind: 'missing', param: 'date', missing: true })).toEqual(['o3', 'o4']);
       expect(await find({ kind: 'missing', param: 'date', missing: false })).toEqual(['o1', 'o2']);

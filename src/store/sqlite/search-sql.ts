@@ -110,6 +110,12 @@ class Compiler {
       case 'or': {
         const alternatives = criterion.anyOf.map((all) => this.all(all, c, types));
         if (alternatives.length === 0) return { sql: '0', params: [] };
+        if (alternatives.every((a) => a.ids)) {
+          // Each alternative selects by its entries (a patient's references through any of
+          // several parameters): one list of their owners, one probe per row.
+          const ids = { sql: alternatives.map((a) => a.ids!.sql).join(' UNION ALL '), params: alternatives.flatMap((a) => a.ids!.params) };
+          return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
+        }
         return { sql: alternatives.map((a) => `(${a.sql})`).join(' OR '), params: alternatives.flatMap((a) => a.params) };
       }
       case 'references': {
@@ -194,6 +200,13 @@ class Compiler {
   }
 
   all(criteria: SearchCriterion[], c: string, types: string[]): Fragment {
+    const parts = this.parts(criteria, c, types);
+    if (parts.length === 1) return { ...parts[0]!, sql: `(${parts[0]!.sql})` };
+    return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
+  }
+
+  /** The criteria as fragments to AND, range criteria on one parameter merged into one. */
+  parts(criteria: SearchCriterion[], c: string, types: string[]): Fragment[] {
     const groups = new Map<string, Extract<SearchCriterion, { kind: 'entry' }>[]>();
     for (const x of criteria) {
       if (x.kind === 'entry' && !x.filter && rangeBounds(x.anyOf)) {
@@ -208,8 +221,21 @@ class Compiler {
       if (!group?.includes(x as Extract<SearchCriterion, { kind: 'entry' }>)) parts.push(this.criterion(x, c, types));
       else if (group[0] === x) parts.push(this.rangeGroup(group, c, types));
     }
-    if (parts.length === 1) return { ...parts[0]!, sql: `(${parts[0]!.sql})` };
-    return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
+    return parts;
+  }
+}
+
+/** Whether the criterion tests a column of the resource's own row (other than its type and id). */
+function readsResourceRow(criterion: SearchCriterion): boolean {
+  switch (criterion.kind) {
+    case 'lastUpdated':
+      return true;
+    case 'not':
+      return readsResourceRow(criterion.criterion);
+    case 'or':
+      return criterion.anyOf.some((all) => all.some(readsResourceRow));
+    default:
+      return false;
   }
 }
 
@@ -364,10 +390,21 @@ export function compileSearch(query: SearchQuery): Fragment & { keyCount: number
 
 export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Fragment {
   const types = query.resourceTypes;
-  if (types.length === 1) {
-    // One criterion selecting by its entries: count the distinct owners of those entries.
-    const only = new Compiler().all(query.where, 'c', types);
-    if (only.ids) return { sql: `SELECT COUNT(DISTINCT id) AS n FROM (${only.ids.sql})`, params: only.ids.params };
+  if (types.length === 1 && !query.where.some(readsResourceRow)) {
+    // A criterion selecting by its entries: count the distinct owners of those entries that
+    // pass the others, without a look at resource_current (search_index holds entries of
+    // current, non-deleted resources only).
+    const parts = new Compiler().parts(query.where, 'c', types);
+    const first = parts.findIndex((p) => p.ids);
+    if (first >= 0) {
+      const ids = parts[first]!.ids!;
+      if (parts.length === 1) return { sql: `SELECT COUNT(DISTINCT id) AS n FROM (${ids.sql})`, params: ids.params };
+      const rest = parts.filter((_, i) => i !== first);
+      return {
+        sql: `SELECT COUNT(*) AS n FROM (SELECT DISTINCT ? AS resource_type, id FROM (${ids.sql})) c WHERE ${rest.map((p) => `(${p.sql})`).join(' AND ')}`,
+        params: [types[0], ...ids.params, ...rest.flatMap((p) => p.params)],
+      };
+    }
   }
   const where = baseWhere(query, new Compiler());
   return { sql: `SELECT COUNT(*) AS n FROM resource_current c WHERE ${where.sql}`, params: where.params };
