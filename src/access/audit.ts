@@ -3,6 +3,7 @@ import { indexResource } from '../fhir/search/indexer.js';
 import type { BodyCodec } from '../store/codec.js';
 import { VersionConflictError, type ResourceStore, type WriteRequest } from '../store/port.js';
 import { chainFieldsOf, readChainHead, sealAuditEvent, type ChainHead } from './audit-chain.js';
+import type { AuditIndexer } from './audit-index.js';
 import { auditEventOf } from './audit-event.js';
 import type { AccessEvent, AccessRecorder } from './events.js';
 
@@ -33,6 +34,11 @@ export interface AuditLogOptions {
   maxBatch?: number;
   /** The clock for AuditEvent.recorded (tests). */
   clock?: () => Date;
+  /**
+   * Writes each event's search index behind it (see audit-index.ts) instead of with it. The
+   * indexer must be given the same store, and searches must go through `seeingIndexedAudits`.
+   */
+  indexer?: AuditIndexer;
 }
 
 interface Pending {
@@ -59,9 +65,13 @@ export class AuditLog implements AccessRecorder {
     this.maxBatch = options.maxBatch ?? 500;
   }
 
-  /** Reads where the stored chain ends (otherwise done before the first write); returns it. */
+  /**
+   * Reads where the stored chain ends (otherwise done before the first write) and indexes what
+   * a crash left unindexed; returns the chain's end.
+   */
   async open(): Promise<ChainHead> {
     this.head = await readChainHead(this.store, this.codec);
+    await this.options.indexer?.recover();
     return { ...this.head };
   }
 
@@ -100,6 +110,7 @@ export class AuditLog implements AccessRecorder {
     }
     for (let attempt = 1; rest.length > 0; attempt++) {
       let requests: { request: WriteRequest; hash: string }[] = [];
+      let events: AuditEvent[] = [];
       try {
         this.head ??= await readChainHead(this.store, this.codec);
         const chain = this.sealed(
@@ -107,8 +118,10 @@ export class AuditLog implements AccessRecorder {
           this.head,
         );
         requests = chain.requests;
+        events = chain.events;
         await this.store.writeMany(requests.map((r) => r.request));
         this.head = chain.head;
+        this.options.indexer?.add(events);
         for (const { item } of rest) item.resolve();
         return;
       } catch (error) {
@@ -117,6 +130,7 @@ export class AuditLog implements AccessRecorder {
         // records are stored, so their callers are answered.
         this.head = undefined;
         const done = await this.writtenPrefix(requests).catch(() => 0);
+        this.options.indexer?.add(events.slice(0, done));
         for (const { item } of rest.slice(0, done)) item.resolve();
         rest = rest.slice(done);
         if (error instanceof VersionConflictError && attempt < MAX_ATTEMPTS) continue;
@@ -127,14 +141,15 @@ export class AuditLog implements AccessRecorder {
   }
 
   /** Chains the events after `head`, in order, as write requests for new AuditEvents. */
-  private sealed(drafts: AuditEvent[], head: ChainHead): { requests: { request: WriteRequest; hash: string }[]; head: ChainHead } {
+  private sealed(drafts: AuditEvent[], head: ChainHead): { requests: { request: WriteRequest; hash: string }[]; events: AuditEvent[]; head: ChainHead } {
     let { sequence, hash } = head;
-    const requests = drafts.map((draft) => {
+    const events = drafts.map((draft) => {
       const audit = sealAuditEvent(draft, ++sequence, hash);
       hash = chainFieldsOf(audit).hash!;
-      return { request: this.writeRequest(audit), hash };
+      return audit;
     });
-    return { requests, head: { sequence, hash } };
+    const requests = events.map((audit) => ({ request: this.writeRequest(audit), hash: chainFieldsOf(audit).hash! }));
+    return { requests, events, head: { sequence, hash } };
   }
 
   private writeRequest(audit: AuditEvent): WriteRequest {
@@ -144,7 +159,8 @@ export class AuditLog implements AccessRecorder {
       resourceType,
       id: id!,
       expectedVersion: null,
-      index: indexResource(audit as unknown as Record<string, unknown> & { resourceType: string }, { localBase: this.options.baseUrl }),
+      // Without an index the store writes no entries and no sort keys; the indexer adds both.
+      ...(!this.options.indexer && { index: indexResource(audit as unknown as Record<string, unknown> & { resourceType: string }, { localBase: this.options.baseUrl }) }),
       renderBody: (versionId, lastUpdated) =>
         codec.encode(JSON.stringify({ resourceType, id, meta: { versionId: String(versionId), lastUpdated: new Date(lastUpdated).toISOString() }, ...rest })),
     };

@@ -295,8 +295,9 @@ export class SqliteStore implements ResourceStore {
     return (this.statement(sql).get(...params) as { n: number }).n;
   }
 
-  async reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void> {
-    this.reindexTx(resourceType, id, versionId, index);
+  /** Joins the group commit: many reindexes started together share one transaction. */
+  reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void> {
+    return this.enqueue(() => this.reindexTx(resourceType, id, versionId, index));
   }
 
   async history(query: HistoryQuery): Promise<StoredVersion[]> {
