@@ -31,14 +31,29 @@ const CHAIN_ID = /^[0-9]{16}$/;
 export const auditIdOf = (sequence: number): string => String(sequence).padStart(ID_DIGITS, '0');
 export const sequenceOfId = (id: string): number | undefined => (CHAIN_ID.test(id) ? Number(id) : undefined);
 
-/** JSON with object keys sorted at every level: the same content always gives the same text. */
+/**
+ * JSON with object keys sorted at every level: the same content always gives the same text.
+ * (Every request hashes one of these, so it is written as plain loops.)
+ */
 export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+  if (Array.isArray(value)) {
+    let text = '[';
+    for (let i = 0; i < value.length; i++) text += (i > 0 ? ',' : '') + canonicalJson(value[i] === undefined ? null : value[i]);
+    return `${text}]`;
+  }
   if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+    const object = value as Record<string, unknown>;
+    // Code-unit order, as the default sort gives.
+    const keys = Object.keys(object).sort();
+    let text = '{';
+    let first = true;
+    for (const key of keys) {
+      const v = object[key];
+      if (v === undefined) continue;
+      text += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(v)}`;
+      first = false;
+    }
+    return `${text}}`;
   }
   return JSON.stringify(value);
 }

@@ -154,6 +154,7 @@ describeEachStore('audit chain', (open) => {
 describe('canonical JSON', () => {
   it('sorts keys at every level and keeps array order, so equal content hashes equally', () => {
     expect(canonicalJson({ b: 1, a: [{ d: 'x', c: null }, 2], e: undefined })).toBe('{"a":[{"c":null,"d":"x"},2],"b":1}');
+    expect(canonicalJson({ é: 1, Z: [undefined, 'q"'], a: { '10': true, '9': false, _: 1.5 } })).toBe('{"Z":[null,"q\\""],"a":{"10":true,"9":false,"_":1.5},"é":1}');
     expect(AUDIT_HASH).toBe('https://ehealth.example.hk/fhir/StructureDefinition/audit-hash');
   });
 });
