@@ -74,7 +74,6 @@ export class SqliteStore implements ResourceStore {
   private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
   private readonly writeManyTx: (requests: WriteRequest[]) => StoredVersion[];
-  private readonly reindexTx: (resourceType: string, id: string, versionId: number, index: ResourceIndex) => void;
   /** Writes waiting for the next group commit. */
   private pending: { work: () => unknown; alone: boolean; resolve: (v: never) => void; reject: (e: unknown) => void }[] = [];
   private readonly inOneTransaction: (work: () => void) => void;
@@ -119,11 +118,6 @@ export class SqliteStore implements ResourceStore {
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
     this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
-    this.reindexTx = this.db.transaction((resourceType: string, id: string, versionId: number, index: ResourceIndex) => {
-      if (this.currentVersion.get(resourceType, id)?.version_id !== versionId) return;
-      this.replaceIndex(resourceType, id, index);
-      this.updateSortKeys.run(sortKeysJson(index), resourceType, id);
-    });
   }
 
   /**
@@ -295,9 +289,19 @@ export class SqliteStore implements ResourceStore {
     return (this.statement(sql).get(...params) as { n: number }).n;
   }
 
-  /** Joins the group commit: many reindexes started together share one transaction. */
+  /**
+   * Joins the group commit: many reindexes started together share one transaction. Without a
+   * savepoint of its own (that doubled the cost of indexing the audit trail): only a failure
+   * of the database itself can stop it midway, and that fails the whole transaction anyway.
+   */
   reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void> {
-    return this.enqueue(() => this.reindexTx(resourceType, id, versionId, index));
+    return this.enqueue(() => this.reindexNow(resourceType, id, versionId, index));
+  }
+
+  private reindexNow(resourceType: string, id: string, versionId: number, index: ResourceIndex): void {
+    if (this.currentVersion.get(resourceType, id)?.version_id !== versionId) return;
+    this.replaceIndex(resourceType, id, index);
+    this.updateSortKeys.run(sortKeysJson(index), resourceType, id);
   }
 
   async history(query: HistoryQuery): Promise<StoredVersion[]> {
