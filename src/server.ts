@@ -93,6 +93,9 @@ export interface ServerOptions {
   log?: { level: string; stream?: DestinationStream };
 }
 
+/** The one route that answers NDJSON (see http/routes/bulk-status.ts). */
+const BULK_FILE_ROUTE = '/fhir/$bulk-file/:job/:file';
+
 const JSON_TYPES = ['application/fhir+json', 'application/json-patch+json', 'application/json+fhir'];
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
@@ -115,7 +118,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const query = request.query as Record<string, unknown>;
     const format = typeof query._format === 'string' ? query._format : undefined;
     const accept = typeof request.headers.accept === 'string' ? request.headers.accept : undefined;
-    const mediaType = negotiate(format, accept);
+    const mediaType = negotiate(format, accept, { ndjson: request.routeOptions.url === BULK_FILE_ROUTE });
     if (!mediaType) {
       throw FhirError.of(406, 'not-supported', 'This server answers in JSON only: application/fhir+json or application/json');
     }

@@ -13,7 +13,10 @@ const ACCEPTED_RANGES: Record<string, FhirMediaType> = {
   ...FORMAT_ALIASES,
   'application/*': 'application/fhir+json',
   '*/*': 'application/fhir+json',
-  // Bulk Data clients ask for NDJSON files; the routes serving them answer NDJSON, and anything else (errors) in JSON.
+};
+
+/** Bulk Data clients ask for their NDJSON files so; the route serving them answers NDJSON, and its errors in JSON. */
+const NDJSON_RANGES: Record<string, FhirMediaType> = {
   'application/fhir+ndjson': 'application/fhir+json',
   'application/ndjson': 'application/fhir+json',
 };
@@ -30,11 +33,12 @@ function mediaRanges(accept: string): { range: string; q: number }[] {
     .sort((a, b) => b.q - a.q);
 }
 
-export function negotiate(format: string | undefined, accept: string | undefined): FhirMediaType | null {
+/** `ndjson`: the route answers NDJSON (Bulk Data files), so clients may ask for it. */
+export function negotiate(format: string | undefined, accept: string | undefined, options: { ndjson?: boolean } = {}): FhirMediaType | null {
   if (format !== undefined) return FORMAT_ALIASES[format.trim().toLowerCase()] ?? null;
   if (accept === undefined || accept.trim() === '') return 'application/fhir+json';
   for (const { range } of mediaRanges(accept)) {
-    const type = ACCEPTED_RANGES[range];
+    const type = ACCEPTED_RANGES[range] ?? (options.ndjson ? NDJSON_RANGES[range] : undefined);
     if (type) return type;
   }
   return null;

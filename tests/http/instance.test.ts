@@ -210,6 +210,8 @@ describeEachStore('single-resource interactions', (open) => {
     expect(xml.statusCode).toBe(406);
     expect(outcomeOf(xml).codes).toEqual(['not-supported']);
     expect((await server.request({ method: 'GET', url: `${url}?_format=xml` })).statusCode).toBe(406);
+    // NDJSON is what Bulk Data files are served as, not a resource.
+    expect((await server.request({ method: 'GET', url, headers: { accept: 'application/fhir+ndjson' } })).statusCode).toBe(406);
   });
 
   it('_pretty=true indents the answer; the content is the same', async () => {
