@@ -216,10 +216,20 @@ class Compiler {
       }
     }
     const parts: Fragment[] = [];
+    const negated: { at: number; entry: Extract<SearchCriterion, { kind: 'entry' }> }[] = [];
     for (const x of criteria) {
       const group = x.kind === 'entry' ? groups.get(x.param) : undefined;
-      if (!group?.includes(x as Extract<SearchCriterion, { kind: 'entry' }>)) parts.push(this.criterion(x, c, types));
-      else if (group[0] === x) parts.push(this.rangeGroup(group, c, types));
+      if (!group?.includes(x as Extract<SearchCriterion, { kind: 'entry' }>)) {
+        if (x.kind === 'not' && x.criterion.kind === 'entry' && !x.criterion.filter) negated.push({ at: parts.length, entry: x.criterion });
+        parts.push(this.criterion(x, c, types));
+      } else if (group[0] === x) parts.push(this.rangeGroup(group, c, types));
+    }
+    // A negated entry test never selects: it is checked on each row the others select. When
+    // one of them selects by its entries, a look at the row's own entries costs what those
+    // rows are, where a list of every entry to exclude costs what that list is (every
+    // restricted record, to show a patient's 70 Observations).
+    if (negated.length && parts.some((p) => p.ids)) {
+      for (const { at, entry } of negated) parts[at] = this.criterion({ kind: 'not', criterion: { ...entry, filter: true } }, c, types);
     }
     return parts;
   }
