@@ -346,6 +346,17 @@ export interface IndexOptions {
   general?: boolean;
 }
 
+function distinctEntries(entries: IndexEntry[]): IndexEntry[] {
+  if (entries.length < 2) return entries;
+  const seen = new Set<string>();
+  return entries.filter((entry) => {
+    const key = `${entry.param}\u0000${JSON.stringify(entry.values)}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
 export function indexResource(resource: Record<string, unknown> & { resourceType: string }, options: IndexOptions = {}): ResourceIndex {
   const entries: IndexEntry[] = [];
   const sortKeys: Record<string, SortKey> = {};
@@ -358,12 +369,15 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     }
     const code = parameter.def.code;
     let values: IndexValue[] = [];
+    let derived: IndexEntry[] | undefined;
     for (const item of found) {
       const normalised = normalise(parameter.def.type, item.value, item.type, options.localBase);
       if (values.length === 0) values = normalised.values;
       else for (const v of normalised.values) values.push(v);
-      if (normalised.derived) for (const d of normalised.derived) entries.push({ param: `${code}:${d.suffix}`, values: d.components as IndexEntry['values'] });
+      if (normalised.derived) for (const d of normalised.derived) (derived ??= []).push({ param: `${code}:${d.suffix}`, values: d.components as IndexEntry['values'] });
     }
+    // Several codings often share one display: one `:text` entry finds the resource as well as three.
+    if (derived) for (const entry of distinctEntries(derived)) entries.push(entry);
     for (const v of distinctValues(values)) entries.push({ param: code, values: [v] });
     // The element is there but holds nothing searchable (a contained or display-only reference):
     // an empty entry records that it is present, for :missing.

@@ -89,3 +89,12 @@ it("answers Patient's deceased as fhirpath.js does, in every shape", () => {
     expect(fast, JSON.stringify(shape)).toEqual(general);
   }
 });
+
+it('writes each entry once: codings sharing a display give one :text entry', () => {
+  const coding = (code: string) => ({ system: 'http://snomed.info/sct', code, display: 'Asthma' });
+  const index = indexResource({ resourceType: 'Condition', code: { coding: [coding('195967001'), coding('233678006')], text: 'Asthma' }, subject: { reference: 'Patient/p1' } });
+  const keys = index.entries.map((entry) => `${entry.param} ${JSON.stringify(entry.values)}`);
+  expect(new Set(keys).size).toBe(keys.length);
+  expect(index.entries.filter((entry) => entry.param === 'code:text')).toHaveLength(1);
+  expect(index.entries.filter((entry) => entry.param === 'code')).toHaveLength(2);
+});
