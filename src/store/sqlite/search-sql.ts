@@ -409,11 +409,14 @@ export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>
     const first = parts.findIndex((p) => p.ids);
     if (first >= 0) {
       const ids = parts[first]!.ids!;
-      if (parts.length === 1) return { sql: `SELECT COUNT(DISTINCT id) AS n FROM (${ids.sql})`, params: ids.params };
+      // Materialised: planned on its own, the entry lookup takes its index; planned with the
+      // DISTINCT, SQLite may prefer to walk every entry of the type in id order instead.
+      const entries = `WITH m AS MATERIALIZED (${ids.sql})`;
+      if (parts.length === 1) return { sql: `${entries} SELECT COUNT(DISTINCT id) AS n FROM m`, params: ids.params };
       const rest = parts.filter((_, i) => i !== first);
       return {
-        sql: `SELECT COUNT(*) AS n FROM (SELECT DISTINCT ? AS resource_type, id FROM (${ids.sql})) c WHERE ${rest.map((p) => `(${p.sql})`).join(' AND ')}`,
-        params: [types[0], ...ids.params, ...rest.flatMap((p) => p.params)],
+        sql: `${entries} SELECT COUNT(*) AS n FROM (SELECT DISTINCT ? AS resource_type, id FROM m) c WHERE ${rest.map((p) => `(${p.sql})`).join(' AND ')}`,
+        params: [...ids.params, types[0], ...rest.flatMap((p) => p.params)],
       };
     }
   }
