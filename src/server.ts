@@ -85,8 +85,8 @@ export interface ServerOptions {
   bulk?: BulkDataOptions;
   /**
    * Index each AuditEvent a moment after recording it, many in one commit (see
-   * access/audit-index.ts). Default: on the embedded store, where it triples read throughput;
-   * off on MongoDB, whose adapter writes a later index in several round trips.
+   * access/audit-index.ts). Default: on the embedded store, where the index rows were most of a
+   * read's cost; off on MongoDB, whose adapter writes a later index in several round trips.
    */
   auditIndexBehind?: boolean;
   /** Request logging; omitted for silence (tests). */

@@ -11,8 +11,9 @@ export { verifyAuditChain, type ChainVerification } from './audit-chain.js';
 
 /**
  * The audit trail: every access event becomes an AuditEvent (see audit-event.ts), stored as an
- * ordinary resource with its search index so auditors can search it, and sealed into one hash
- * chain (see audit-chain.ts).
+ * ordinary resource with its search index so auditors can search it (written with it, or just
+ * behind it by an AuditIndexer: see audit-index.ts), and sealed into one hash chain (see
+ * audit-chain.ts).
  *
  * Group commit: `record` queues the event; one writer at a time takes everything queued (up to
  * `maxBatch`), chains it in queue order and appends it with one `writeMany` (one transaction on
