@@ -17,9 +17,10 @@ import { negotiate } from './http/negotiation.js';
 import { OneLineRequestLog, requestSerializers } from './http/logging.js';
 import { requireAuthentication } from './http/authentication.js';
 import { installAccessRecording } from './http/access.js';
-import type { AccessRecorder, NotificationSender } from './access/events.js';
+import type { AccessEvent, AccessRecorder, NotificationSender } from './access/events.js';
 import { AuditLog } from './access/audit.js';
 import { AuditIndexer, seeingIndexedAudits } from './access/audit-index.js';
+import { AuditWorker } from './access/audit-worker.js';
 import { LogSender, NotificationOutbox } from './access/notifications.js';
 import { serverRecordsGuard } from './access/server-records.js';
 import { AccessPolicy } from './access/policy.js';
@@ -89,8 +90,28 @@ export interface ServerOptions {
    * read's cost; off on MongoDB, whose adapter writes a later index in several round trips.
    */
   auditIndexBehind?: boolean;
+  /**
+   * Write the audit trail on a thread of its own (see access/audit-worker.ts). Default: when the
+   * store can be opened from another thread (a database file) and bodies are stored as plain
+   * JSON (a codec cannot be handed to a thread); `auditIndexBehind` then applies inside it.
+   */
+  auditThread?: boolean;
   /** Request logging; omitted for silence (tests). */
   log?: { level: string; stream?: DestinationStream };
+}
+
+/**
+ * The audit trail: on its own thread where the store allows it, otherwise in this one, with its
+ * index written inline or just behind (`auditIndex` is then what searches must wait on).
+ */
+function openAuditTrail(options: ServerOptions, codec: BodyCodec, localBase: string, onError: (message: string) => void) {
+  const share = options.store.share;
+  if (share && codec === plainJsonCodec && (options.auditThread ?? true)) {
+    return { auditLog: new AuditWorker(share, { baseUrl: localBase, onError }), auditIndex: undefined };
+  }
+  const indexer = (options.auditIndexBehind ?? options.store.kind === 'sqlite') ? new AuditIndexer(options.store, codec, { localBase }) : undefined;
+  const log = new AuditLog(options.store, codec, { baseUrl: localBase, ...(indexer && { indexer }) });
+  return { auditLog: { record: (event: AccessEvent) => log.record(event), open: () => log.open(), close: async () => indexer?.close() }, auditIndex: indexer };
 }
 
 /** The one route that answers NDJSON (see http/routes/bulk-status.ts). */
@@ -127,10 +148,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   const codec = options.codec ?? plainJsonCodec;
   const localBase = options.baseUrl ?? 'http://localhost/fhir';
-  const auditIndexer = (options.auditIndexBehind ?? options.store.kind === 'sqlite') ? new AuditIndexer(options.store, codec, { localBase }) : undefined;
-  const auditLog = new AuditLog(options.store, codec, { baseUrl: localBase, ...(auditIndexer && { indexer: auditIndexer }) });
+  const { auditLog, auditIndex } = openAuditTrail(options, codec, localBase, (message) => app.log.error(message));
   // Everything below reads through this: queries that can reach AuditEvents see every one recorded.
-  const store = auditIndexer ? seeingIndexedAudits(options.store, auditIndexer) : options.store;
+  const store = auditIndex ? seeingIndexedAudits(options.store, auditIndex) : options.store;
   const tokens = new PageTokens(options.pagingSecret);
   const searches = new SearchService(store, codec, tokens, options);
   const network = new CareNetwork(searches, codec, localBase);
@@ -164,7 +184,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   await auditLog.open();
   if (options.dispatchNotifications ?? true) outbox.start();
   app.addHook('onClose', async () => outbox.stop());
-  if (auditIndexer) app.addHook('onClose', async () => auditIndexer.close());
+  app.addHook('onClose', async () => auditLog.close());
 
   const authenticate = async (token: string) => {
     const principal = await principals.get(await verifier.verify(token));

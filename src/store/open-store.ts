@@ -1,7 +1,8 @@
 import type { ServerConfig } from '../config.js';
 import { openMongoStore } from './mongo/mongo-store.js';
-import type { ResourceStore } from './port.js';
-import { SqliteStore } from './sqlite/sqlite-store.js';
+import type { ResourceStore, StoreShare } from './port.js';
+import { SqliteStore, type SqliteSharing } from './sqlite/sqlite-store.js';
+import { WriteGate } from './sqlite/write-gate.js';
 
 /** The embedded store by default; MongoDB when MONGODB_URI is set. */
 export async function openStore(config: ServerConfig): Promise<ResourceStore> {
@@ -9,4 +10,20 @@ export async function openStore(config: ServerConfig): Promise<ResourceStore> {
     return openMongoStore({ uri: config.mongodbUri, ...(config.mongodbDatabase && { dbName: config.mongodbDatabase }) });
   }
   return new SqliteStore({ path: config.sqlitePath, synchronous: config.sqliteSynchronous });
+}
+
+/** Opens, on this thread (a worker), the store another thread shared (`ResourceStore.share`). */
+export function openSharedStore(share: StoreShare): ResourceStore {
+  if (share.kind !== 'sqlite') throw new Error(`a ${share.kind} store cannot be shared with a worker thread`);
+  const { path, synchronous, gate } = share.settings as SqliteSharing;
+  return new SqliteStore({ path, synchronous, gate: { buffer: gate, party: 'worker' } });
+}
+
+/**
+ * After a thread that had opened a shared store died: frees the write turn it may have held (a
+ * thread stopped mid-transaction cannot; SQLite itself rolls its transaction back).
+ */
+export function releaseSharedStore(share: StoreShare): void {
+  if (share.kind !== 'sqlite') return;
+  new WriteGate('main', (share.settings as SqliteSharing).gate).release('worker');
 }

@@ -167,8 +167,22 @@ export class VersionConflictError extends Error {
   }
 }
 
+/**
+ * What another thread of this process needs to open the same store as a store of its own
+ * (`openSharedStore` in open-store.ts). Structured-cloneable, so it can be posted to a worker.
+ */
+export interface StoreShare {
+  kind: string;
+  settings: unknown;
+}
+
 export interface ResourceStore {
   readonly kind: string;
+  /**
+   * Present when another thread may open this store too (a database file, not one held in
+   * memory), and writes from both are kept from stalling each other.
+   */
+  readonly share?: StoreShare;
   /**
    * True when `writeMany` is all or none (the embedded store: one SQL transaction), so FHIR
    * transactions can rely on it; absent or false when a failure may leave earlier writes in.

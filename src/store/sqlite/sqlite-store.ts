@@ -8,12 +8,14 @@ import {
   type ResourceStore,
   type SearchHit,
   type SearchQuery,
+  type StoreShare,
   type StoredVersion,
   type WriteRequest,
 } from '../port.js';
 import { MIGRATE_FROM_5, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
 import { compileCount, compileSearch } from './search-sql.js';
 import { compileHistoryFilter } from './sql.js';
+import { WriteGate, type GateParty } from './write-gate.js';
 
 interface VersionRow {
   resource_type: string;
@@ -32,6 +34,18 @@ export interface SqliteStoreOptions {
    * FULL also across a power loss, at the cost of an fsync per write.
    */
   synchronous?: 'NORMAL' | 'FULL';
+  /**
+   * Shares the file with a store on another thread (see `share`): the gate of that store, and
+   * which side this one is. A store makes a gate of its own, as the main side, when omitted.
+   */
+  gate?: { buffer: SharedArrayBuffer; party: GateParty };
+}
+
+/** What another thread needs to open the same database file as a store of its own. */
+export interface SqliteSharing {
+  path: string;
+  synchronous: 'NORMAL' | 'FULL';
+  gate: SharedArrayBuffer;
 }
 
 const ENTRY_ROWS_PER_INSERT = 50;
@@ -76,12 +90,20 @@ export class SqliteStore implements ResourceStore {
   private readonly writeManyTx: (requests: WriteRequest[]) => StoredVersion[];
   /** Writes waiting for the next group commit. */
   private pending: { work: () => unknown; alone: boolean; resolve: (v: never) => void; reject: (e: unknown) => void }[] = [];
+  /** A flush is scheduled or waiting for the write gate. */
+  private flushing = false;
+  private readonly gate: WriteGate;
+  /** Undefined for an in-memory database, which no other connection can open. */
+  readonly share: StoreShare | undefined;
   private readonly inOneTransaction: (work: () => void) => void;
   /** Prepared statements by SQL text: search shapes repeat, and preparing costs more than running. */
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
+    this.gate = new WriteGate(options.gate?.party ?? 'main', options.gate?.buffer);
+    const sharing: SqliteSharing = { path: options.path, synchronous: options.synchronous ?? 'NORMAL', gate: this.gate.buffer };
+    this.share = options.path === ':memory:' ? undefined : { kind: this.kind, settings: sharing };
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
@@ -231,8 +253,30 @@ export class SqliteStore implements ResourceStore {
 
   private enqueue<T>(work: () => T, alone = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      if (this.pending.push({ work, alone, resolve: resolve as (v: never) => void, reject }) === 1) setImmediate(() => this.flush());
+      this.pending.push({ work, alone, resolve: resolve as (v: never) => void, reject });
+      this.scheduleFlush();
     });
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    this.flushing = true;
+    setImmediate(() => void this.flushInTurn());
+  }
+
+  /** Writes what is queued once this thread holds the write gate (what arrives meanwhile joins). */
+  private async flushInTurn(): Promise<void> {
+    try {
+      await this.gate.enter();
+      try {
+        this.flush();
+      } finally {
+        this.gate.leave();
+      }
+    } finally {
+      this.flushing = false;
+      if (this.pending.length > 0) this.scheduleFlush();
+    }
   }
 
   private flush(): void {

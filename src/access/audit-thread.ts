@@ -1,0 +1,71 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { plainJsonCodec } from '../store/codec.js';
+import { openSharedStore } from '../store/open-store.js';
+import { AuditLog } from './audit.js';
+import { AuditIndexer } from './audit-index.js';
+import type { AuditThreadData, FromAuditThread, ToAuditThread } from './audit-worker.js';
+
+/**
+ * The audit trail's own thread (see audit-worker.ts): it opens the store the request thread
+ * shared, and runs the same AuditLog (hash chain, group commit) there.
+ */
+
+const data = workerData as AuditThreadData;
+const port = parentPort!;
+const post = (message: FromAuditThread) => port.postMessage(message);
+const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+const store = openSharedStore(data.share);
+// Each event is indexed in the commit that stores it: off the request thread, writing the index
+// behind saves nothing, and a search never has to wait for it.
+const log = new AuditLog(store, plainJsonCodec, {
+  baseUrl: data.baseUrl,
+  ...(data.observerName && { observerName: data.observerName }),
+  ...(data.maxBatch && { maxBatch: data.maxBatch }),
+});
+
+/** Record batches not yet answered: closing waits for them. */
+const inFlight = new Set<Promise<unknown>>();
+
+async function close(): Promise<void> {
+  await Promise.allSettled([...inFlight]);
+  await store.close();
+}
+
+try {
+  // Events an earlier server indexing behind them left unindexed at a crash.
+  await new AuditIndexer(store, plainJsonCodec, { localBase: data.baseUrl }).recover();
+  await log.open();
+  post({ type: 'ready' });
+} catch (error) {
+  post({ type: 'open-failed', message: describe(error) });
+  await store.close().catch(() => undefined);
+  port.close();
+}
+
+port.on('message', (message: ToAuditThread) => {
+  switch (message.type) {
+    case 'record': {
+      // Recorded in one turn, so the log writes them in one commit.
+      const done = Promise.allSettled(message.events.map((event) => log.record(event))).then((outcomes) => {
+        const failed = outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' ? [{ index: i, message: describe(outcome.reason) }] : []));
+        post({ type: 'recorded', batch: message.batch, failed });
+      });
+      inFlight.add(done);
+      void done.finally(() => inFlight.delete(done));
+      return;
+    }
+    case 'close':
+      close().then(
+        () => {
+          post({ type: 'closed' });
+          port.close();
+        },
+        (error: unknown) => {
+          post({ type: 'closed', failure: describe(error) });
+          port.close();
+        },
+      );
+      return;
+  }
+});

@@ -1,0 +1,221 @@
+import { Worker } from 'node:worker_threads';
+import { releaseSharedStore } from '../store/open-store.js';
+import type { StoreShare } from '../store/port.js';
+import type { AccessEvent, AccessRecorder } from './events.js';
+
+/**
+ * The audit trail written on a thread of its own.
+ *
+ * Every request appends an AuditEvent, and on the embedded store that append (sealing it into
+ * the hash chain, its version, its ~15 search index rows, the commits) was about two thirds of a
+ * read's CPU, all on the thread that serves requests. Here the request thread only hands the
+ * access event over; a worker thread with its own connection to the same database file runs
+ * the AuditLog there, on the other core, and indexes each event in the commit that stores it.
+ * Nothing about the trail changes: a request's answer still waits until its event is stored
+ * (`record` resolves on the thread's word that it committed), and a failure still fails the
+ * request. Searches need not wait for anything: an event is indexed once it is recorded.
+ *
+ * If the thread dies, what it had not confirmed fails (those requests fail), and the next
+ * request starts a new one, which continues the chain from the store.
+ */
+
+export interface AuditThreadData {
+  share: StoreShare;
+  baseUrl: string;
+  observerName?: string;
+  /** Most events in one commit (the request thread's own writes may wait for one). */
+  maxBatch?: number;
+}
+
+export type ToAuditThread = { type: 'record'; batch: number; events: AccessEvent[] } | { type: 'close' };
+
+export type FromAuditThread =
+  | { type: 'ready' }
+  | { type: 'open-failed'; message: string }
+  | { type: 'recorded'; batch: number; failed: { index: number; message: string }[] }
+  | { type: 'closed'; failure?: string };
+
+export interface AuditWorkerOptions {
+  baseUrl: string;
+  observerName?: string;
+  /** Where the thread's failures are told (never to clients). */
+  onError?: (message: string) => void;
+}
+
+interface Waiter {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * Events in one commit: a commit holds the database's write turn, which the request thread's
+ * own writes wait for (about 200 us an event, so some 20 ms).
+ */
+const MAX_BATCH = 100;
+
+class AuditThreadFailure extends Error {
+  constructor(message: string) {
+    super(`the audit trail could not be written: ${message}`);
+    this.name = 'AuditThreadFailure';
+  }
+}
+
+/**
+ * The compiled thread beside this file; when running from the TypeScript sources (tests), the
+ * same file through tsx, which a worker has to register for itself.
+ */
+function newThread(data: AuditThreadData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./audit-thread.js', import.meta.url), { workerData: data });
+  const thread = new URL('./audit-thread.ts', import.meta.url).href;
+  // Resolved from the working directory: the project's, where tests run.
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(thread)}); })`;
+  return new Worker(bootstrap, { eval: true, workerData: data });
+}
+
+export class AuditWorker implements AccessRecorder {
+  private worker: Worker | undefined;
+  private starting: Promise<Worker> | undefined;
+  private queue: { event: AccessEvent; waiter: Waiter }[] = [];
+  private postScheduled = false;
+  private readonly awaiting = new Map<number, Waiter[]>();
+  private closing: Waiter | undefined;
+  private nextId = 1;
+  private closed = false;
+
+  constructor(
+    private readonly share: StoreShare,
+    private readonly options: AuditWorkerOptions,
+  ) {}
+
+  /** Starts the thread, which reads where the chain ends and indexes what a crash left unindexed. */
+  async open(): Promise<void> {
+    await this.started();
+  }
+
+  record(event: AccessEvent): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.closed) return reject(new AuditThreadFailure('the server is shutting down'));
+      this.queue.push({ event, waiter: { resolve, reject } });
+      if (!this.postScheduled) {
+        this.postScheduled = true;
+        // The events of this turn of the event loop go over in one message, into one commit.
+        setImmediate(() => void this.postQueued());
+      }
+    });
+  }
+
+  /** Lets the thread finish what it was given, index it, and close its connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.postQueued();
+    const worker = this.worker ?? (await this.starting?.catch(() => undefined));
+    if (!worker) return;
+    await new Promise<void>((resolve, reject) => {
+      this.closing = { resolve, reject };
+      worker.postMessage({ type: 'close' } satisfies ToAuditThread);
+    });
+  }
+
+  private async postQueued(): Promise<void> {
+    this.postScheduled = false;
+    const items = this.queue;
+    this.queue = [];
+    if (items.length === 0) return;
+    try {
+      const worker = await this.started();
+      const batch = this.nextId++;
+      this.awaiting.set(batch, items.map((item) => item.waiter));
+      worker.postMessage({ type: 'record', batch, events: items.map((item) => item.event) } satisfies ToAuditThread);
+    } catch (error) {
+      for (const item of items) item.waiter.reject(error as Error);
+    }
+  }
+
+  private started(): Promise<Worker> {
+    if (this.worker) return Promise.resolve(this.worker);
+    this.starting ??= this.start().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  private start(): Promise<Worker> {
+    const data: AuditThreadData = {
+      share: this.share,
+      baseUrl: this.options.baseUrl,
+      ...(this.options.observerName && { observerName: this.options.observerName }),
+      maxBatch: MAX_BATCH,
+    };
+    const worker = newThread(data);
+    return new Promise<Worker>((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (message: FromAuditThread) => {
+        if (message.type === 'ready') {
+          ready = true;
+          this.worker = worker;
+          // The process may end without closing the log (the trail is durable per event).
+          worker.unref();
+          resolve(worker);
+        } else if (message.type === 'open-failed') {
+          reject(new AuditThreadFailure(message.message));
+        } else {
+          this.answer(message);
+        }
+      });
+      let crash: string | undefined;
+      worker.on('error', (error) => {
+        crash = error.message;
+        this.options.onError?.(`audit thread failed: ${error.message}`);
+      });
+      worker.on('exit', (code) => {
+        if (this.worker === worker) this.worker = undefined;
+        // A thread that died mid-commit cannot let go of the write turn itself.
+        releaseSharedStore(this.share);
+        const failure = new AuditThreadFailure(code === 0 ? 'the audit thread stopped' : `the audit thread exited with code ${code}${crash ? ` (${crash})` : ''}`);
+        if (!ready) reject(failure);
+        this.failOutstanding(failure);
+      });
+    });
+  }
+
+  private answer(message: FromAuditThread): void {
+    switch (message.type) {
+      case 'recorded': {
+        const waiters = this.awaiting.get(message.batch) ?? [];
+        this.awaiting.delete(message.batch);
+        const failed = new Map(message.failed.map((f) => [f.index, f.message]));
+        waiters.forEach((waiter, i) => {
+          const failure = failed.get(i);
+          if (failure === undefined) waiter.resolve();
+          else {
+            this.options.onError?.(`audit record not written: ${failure}`);
+            waiter.reject(new AuditThreadFailure(failure));
+          }
+        });
+        return;
+      }
+      case 'closed': {
+        const waiter = this.closing;
+        this.closing = undefined;
+        if (message.failure === undefined) waiter?.resolve();
+        else waiter?.reject(new AuditThreadFailure(message.failure));
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private failOutstanding(failure: Error): void {
+    for (const waiters of this.awaiting.values()) for (const waiter of waiters) waiter.reject(failure);
+    this.awaiting.clear();
+    // Closing ends with the thread's exit: done, unless it died before saying so.
+    if (this.closing) {
+      const waiter = this.closing;
+      this.closing = undefined;
+      if (this.closed) waiter.resolve();
+      else waiter.reject(failure);
+    }
+  }
+}
