@@ -15,7 +15,8 @@ const port = parentPort!;
 const post = (message: FromAuditThread) => port.postMessage(message);
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-const store = openSharedStore(data.share);
+// Appends touch few pages besides the ends of the tables and indexes: a small page cache does.
+const store = openSharedStore(data.share, 8);
 // Each event is indexed in the commit that stores it: off the request thread, writing the index
 // behind saves nothing, and a search never has to wait for it.
 const log = new AuditLog(store, plainJsonCodec, {

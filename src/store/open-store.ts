@@ -12,11 +12,15 @@ export async function openStore(config: ServerConfig): Promise<ResourceStore> {
   return new SqliteStore({ path: config.sqlitePath, synchronous: config.sqliteSynchronous });
 }
 
-/** Opens, on this thread (a worker), the store another thread shared (`ResourceStore.share`). */
-export function openSharedStore(share: StoreShare): ResourceStore {
+/**
+ * Opens, on this thread (a worker), the store another thread shared (`ResourceStore.share`).
+ * `cacheMB` sizes this connection's own page cache: a worker with a narrow task (appending the
+ * audit trail) needs less than the request thread, and every MB counts against the server's.
+ */
+export function openSharedStore(share: StoreShare, cacheMB?: number): ResourceStore {
   if (share.kind !== 'sqlite') throw new Error(`a ${share.kind} store cannot be shared with a worker thread`);
   const { path, synchronous, gate } = share.settings as SqliteSharing;
-  return new SqliteStore({ path, synchronous, gate: { buffer: gate, party: 'worker' } });
+  return new SqliteStore({ path, synchronous, gate: { buffer: gate, party: 'worker' }, ...(cacheMB !== undefined && { cacheMB }) });
 }
 
 /**

@@ -39,6 +39,8 @@ export interface SqliteStoreOptions {
    * which side this one is. A store makes a gate of its own, as the main side, when omitted.
    */
   gate?: { buffer: SharedArrayBuffer; party: GateParty };
+  /** This connection's page cache (default 32 MB). */
+  cacheMB?: number;
 }
 
 /** What another thread needs to open the same database file as a store of its own. */
@@ -109,7 +111,7 @@ export class SqliteStore implements ResourceStore {
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
     // A 32 MB page cache (index pages are touched on every write) that still fits the memory budget.
-    this.db.pragma('cache_size = -32768');
+    this.db.pragma(`cache_size = ${-1024 * (options.cacheMB ?? 32)}`);
     this.db.pragma('temp_store = memory');
     // Checkpoint (and fsync) less often: each one copies the WAL back into the database file.
     this.db.pragma('wal_autocheckpoint = 10000');
