@@ -32,6 +32,39 @@ export const auditIdOf = (sequence: number): string => String(sequence).padStart
 export const sequenceOfId = (id: string): number | undefined => (CHAIN_ID.test(id) ? Number(id) : undefined);
 
 /**
+ * Sorted key orders by object shape (its keys in their own order), and keys as JSON, for
+ * canonicalJson: records of one kind share a few shapes, and sorting and quoting their keys
+ * anew was half of its cost. Bounded: shapes past the bound are sorted each time.
+ */
+const SHAPES_KEPT = 10_000;
+const sortedKeysByShape = new Map<string, string[]>();
+const quotedKeys = new Map<string, string>();
+
+function sortedKeys(object: Record<string, unknown>): string[] {
+  const own = Object.keys(object);
+  const shape = own.join('\u0000');
+  let keys = sortedKeysByShape.get(shape);
+  // Keys holding the separator could make two shapes look alike: use a kept order only when it
+  // is a permutation of these very keys.
+  if (keys && (keys.length !== own.length || !keys.every((key) => Object.hasOwn(object, key)))) keys = undefined;
+  if (!keys) {
+    // Code-unit order, as the default sort gives.
+    keys = own.sort();
+    if (sortedKeysByShape.size < SHAPES_KEPT) sortedKeysByShape.set(shape, keys);
+  }
+  return keys;
+}
+
+function quotedKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = `${JSON.stringify(key)}:`;
+    if (quotedKeys.size < SHAPES_KEPT) quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+/**
  * JSON with object keys sorted at every level: the same content always gives the same text.
  * (Every request hashes one of these, so it is written as plain loops.)
  */
@@ -43,14 +76,12 @@ export function canonicalJson(value: unknown): string {
   }
   if (value !== null && typeof value === 'object') {
     const object = value as Record<string, unknown>;
-    // Code-unit order, as the default sort gives.
-    const keys = Object.keys(object).sort();
     let text = '{';
     let first = true;
-    for (const key of keys) {
+    for (const key of sortedKeys(object)) {
       const v = object[key];
       if (v === undefined) continue;
-      text += `${first ? '' : ','}${JSON.stringify(key)}:${canonicalJson(v)}`;
+      text += (first ? '' : ',') + quotedKey(key) + canonicalJson(v);
       first = false;
     }
     return `${text}}`;

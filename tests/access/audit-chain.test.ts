@@ -157,6 +157,18 @@ describe('canonical JSON', () => {
     expect(canonicalJson({ é: 1, Z: [undefined, 'q"'], a: { '10': true, '9': false, _: 1.5 } })).toBe('{"Z":[null,"q\\""],"a":{"10":true,"9":false,"_":1.5},"é":1}');
     expect(AUDIT_HASH).toBe('https://ehealth.example.hk/fhir/StructureDefinition/audit-hash');
   });
+
+  it('gives the same text whatever order objects of one shape or another list their keys in', () => {
+    const a = { z: 1, y: { b: [1, { d: 2, c: 3 }], a: 'x' } };
+    const b = { y: { a: 'x', b: [1, { c: 3, d: 2 }] }, z: 1 };
+    for (let i = 0; i < 3; i++) expect(canonicalJson(a)).toBe(canonicalJson(b));
+    expect(canonicalJson(b)).toBe('{"y":{"a":"x","b":[1,{"c":3,"d":2}]},"z":1}');
+    // Keys that contain the separator of remembered shapes are not mistaken for other keys.
+    expect(canonicalJson({ a: 1, b: 2 })).toBe('{"a":1,"b":2}');
+    expect(canonicalJson({ 'a\u0000b': 1 })).toBe('{"a\\u0000b":1}');
+    expect(canonicalJson({ 'a\u0000b': 3, c: 4 })).toBe('{"a\\u0000b":3,"c":4}');
+    expect(canonicalJson({ a: 5, 'b\u0000c': 6 })).toBe('{"a":5,"b\\u0000c":6}');
+  });
 });
 
 /** Closing and reopening the same database, as a restarted server does. */
