@@ -11,6 +11,7 @@ import {
   type StoredVersion,
   type WriteRequest,
 } from '../port.js';
+import { Checkpointer } from './checkpointer.js';
 import { MIGRATE_FROM_5, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
 import { compileCount, compileSearch } from './search-sql.js';
 import { compileHistoryFilter } from './sql.js';
@@ -82,6 +83,8 @@ export class SqliteStore implements ResourceStore {
   private readonly statements = new Map<string, Database.Statement>();
   /** The multi-row inserts of index entries, by row count. */
   private readonly insertStatements: (Database.Statement | undefined)[] = [];
+  /** Checkpoints on a thread of its own (file databases only). */
+  private readonly checkpointer: Checkpointer | undefined;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -92,8 +95,10 @@ export class SqliteStore implements ResourceStore {
     // A 32 MB page cache (index pages are touched on every write) that still fits the memory budget.
     this.db.pragma('cache_size = -32768');
     this.db.pragma('temp_store = memory');
-    // Checkpoint (and fsync) less often: each one copies the WAL back into the database file.
-    this.db.pragma('wal_autocheckpoint = 10000');
+    // The checkpointer's worker copies the WAL into the database file after commits; this
+    // connection checkpoints only what is left when the WAL has grown to 20,000 pages (80 MB), so
+    // that the WAL can start over (and as the fallback, should the worker not run).
+    this.db.pragma('wal_autocheckpoint = 20000');
     this.checkSchemaVersion();
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -121,6 +126,7 @@ export class SqliteStore implements ResourceStore {
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
     this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
+    if (options.path !== ':memory:') this.checkpointer = new Checkpointer(options.path);
   }
 
   /**
@@ -264,6 +270,14 @@ export class SqliteStore implements ResourceStore {
     const batch = this.pending.filter((item) => !item.alone);
     const alone = this.pending.filter((item) => item.alone);
     this.pending = [];
+    try {
+      this.commitQueued(batch, alone);
+    } finally {
+      this.checkpointer?.nudge();
+    }
+  }
+
+  private commitQueued(batch: SqliteStore['pending'], alone: SqliteStore['pending']): void {
     for (const item of alone) {
       try {
         item.resolve(item.work() as never);
@@ -349,6 +363,7 @@ export class SqliteStore implements ResourceStore {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.stop();
     this.db.close();
   }
 }
