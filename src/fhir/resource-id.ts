@@ -1,5 +1,10 @@
 import { randomFillSync } from 'node:crypto';
 
+// Random bytes are drawn for 256 ids at a time (one draw per id: ~2.7 us an id; pooled: ~0.5-0.9).
+const POOL_IDS = 256;
+const pool = Buffer.alloc(16 * POOL_IDS);
+let next = POOL_IDS;
+
 /**
  * Ids the server assigns: UUID version 7 (RFC 9562), 48 bits of Unix time in milliseconds then
  * 74 random bits, in the same 36-character form as the random (version 4) UUIDs before.
@@ -17,7 +22,11 @@ import { randomFillSync } from 'node:crypto';
  * its first version does to whoever may read it. Still unguessable: 74 random bits.
  */
 export function newResourceId(): string {
-  const bytes = randomFillSync(Buffer.alloc(16));
+  if (next === POOL_IDS) {
+    randomFillSync(pool);
+    next = 0;
+  }
+  const bytes = Buffer.from(pool.subarray(16 * next, 16 * ++next));
   bytes.writeUIntBE(Date.now(), 0, 6);
   bytes[6] = (bytes[6]! & 0x0f) | 0x70;
   bytes[8] = (bytes[8]! & 0x3f) | 0x80;
