@@ -1,10 +1,10 @@
-import { randomUUID } from 'node:crypto';
 import type { BodyCodec } from '../store/codec.js';
 import { VersionConflictError, type ResourceStore, type StoredVersion } from '../store/port.js';
 import { KeyedLock } from './keyed-lock.js';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
 import { applyJsonPatch } from './patch.js';
 import { checkResource, requireKnownType, requireValidId, type JsonResource } from './resource-input.js';
+import { newResourceId } from './resource-id.js';
 import { indexResource, type IndexOptions } from './search/indexer.js';
 import type { SearchService } from './search/search-service.js';
 import { SEES_EVERYTHING, type Visibility } from './search/visibility.js';
@@ -171,12 +171,12 @@ export class ResourceService {
   async create(resourceType: string, body: unknown, baseUrl: string, ifNoneExist?: Conditional, guard?: WriteGuard): Promise<WriteResult> {
     requireKnownType(resourceType);
     const resource = checkResource(body, resourceType);
-    if (ifNoneExist === undefined) return this.put(resource, randomUUID(), null, baseUrl, guard);
+    if (ifNoneExist === undefined) return this.put(resource, newResourceId(), null, baseUrl, guard);
     return this.conditionalLock.run(resourceType, async () => {
       const matches = await this.matches(resourceType, ifNoneExist);
       if (matches.length > 1) throw preconditionFailed('If-None-Exist matches more than one resource');
       if (matches.length === 1) return { ...this.decode(matches[0]!), status: 200 as const };
-      return this.put(resource, randomUUID(), null, baseUrl, guard);
+      return this.put(resource, newResourceId(), null, baseUrl, guard);
     });
   }
 
@@ -200,7 +200,7 @@ export class ResourceService {
         }
         return this.put(resource, match.id, ifMatch, conditional.baseUrl, guard);
       }
-      const id = typeof resource.id === 'string' ? resource.id : randomUUID();
+      const id = typeof resource.id === 'string' ? resource.id : newResourceId();
       return this.put(resource, id, ifMatch, conditional.baseUrl, guard);
     });
   }

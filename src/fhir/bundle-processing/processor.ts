@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import type { Bundle, BundleEntry, BundleEntryResponse, FhirResource } from 'fhir/r4.js';
 import type { BodyCodec } from '../../store/codec.js';
@@ -6,6 +5,7 @@ import { VersionConflictError, type ResourceStore, type StoredVersion } from '..
 import type { HistoryService } from '../history.js';
 import { badRequest, FhirError, issue, operationOutcome, preconditionFailed } from '../outcome.js';
 import type { JsonResource } from '../resource-input.js';
+import { newResourceId } from '../resource-id.js';
 import type { ResourceService } from '../resource-service.js';
 import type { SearchService } from '../search/search-service.js';
 import { etag } from '../versioning.js';
@@ -145,10 +145,10 @@ export class BundleProcessor {
         let id: string | undefined = entry.id;
         if (entry.method === 'POST') {
           const match = entry.ifNoneExist === undefined ? undefined : await this.matchOne(entry.type!, entry.ifNoneExist, caller, false);
-          id = match ?? randomUUID();
+          id = match ?? newResourceId();
           assigned.set(entry.index, id);
         } else if (entry.method === 'PUT' && id === undefined && entry.fullUrl !== undefined && isPlaceholder(entry.fullUrl)) {
-          id = (await this.matchOne(entry.type!, entry.query, caller, false)) ?? (typeof entry.resource?.id === 'string' ? entry.resource.id : randomUUID());
+          id = (await this.matchOne(entry.type!, entry.query, caller, false)) ?? (typeof entry.resource?.id === 'string' ? entry.resource.id : newResourceId());
           entry.resource!.id = id;
         }
         if (entry.fullUrl === undefined || !isPlaceholder(entry.fullUrl) || id === undefined || !isWrite(entry)) continue;
