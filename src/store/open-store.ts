@@ -19,8 +19,8 @@ export async function openStore(config: ServerConfig): Promise<ResourceStore> {
  */
 export function openSharedStore(share: StoreShare, cacheMB?: number): ResourceStore {
   if (share.kind !== 'sqlite') throw new Error(`a ${share.kind} store cannot be shared with a worker thread`);
-  const { path, synchronous, gate } = share.settings as SqliteSharing;
-  return new SqliteStore({ path, synchronous, gate: { buffer: gate, party: 'worker' }, ...(cacheMB !== undefined && { cacheMB }) });
+  const { path, synchronous, gate, checkpoints } = share.settings as SqliteSharing;
+  return new SqliteStore({ path, synchronous, gate: { buffer: gate, party: 'worker', ...(checkpoints && { checkpoints }) }, ...(cacheMB !== undefined && { cacheMB }) });
 }
 
 /**

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
+import { openSharedStore } from '../../src/store/open-store.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 
 const dirs: string[] = [];
@@ -56,5 +57,30 @@ describe('SqliteStore checkpoints', () => {
     const again = new SqliteStore({ path });
     expect((await again.readCurrent('Patient', 'p5'))?.versionId).toBe(1);
     await again.close();
+  });
+
+  it('copies the commits of a store sharing the file from another thread too (that store runs no checkpointer of its own)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fhir-checkpoint-'));
+    dirs.push(dir);
+    const path = join(dir, 'store.db');
+    const store = new SqliteStore({ path });
+    const shared = openSharedStore(store.share!);
+    try {
+      // Everything a checkpoint could copy so far, so what follows is only the shared store's.
+      await store.write({ resourceType: 'Patient', id: 'first', renderBody: () => '{"id":"first"}', index: { entries: [], sortKeys: {} } });
+      for (let attempt = 0; attempt < 100 && versionsInFile(path, dir) < 1; attempt++) await sleep(50);
+      await Promise.all(
+        Array.from({ length: 10 }, (_, i) => shared.write({ resourceType: 'AuditEvent', id: `a${i}`, renderBody: () => `{"id":"a${i}"}`, index: { entries: [], sortKeys: {} } })),
+      );
+      let inFile = 0;
+      for (let attempt = 0; attempt < 100 && inFile < 11; attempt++) {
+        await sleep(50);
+        inFile = versionsInFile(path, dir);
+      }
+      expect(inFile).toBe(11);
+    } finally {
+      await shared.close();
+      await store.close();
+    }
   });
 });

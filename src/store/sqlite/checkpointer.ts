@@ -39,8 +39,26 @@ db.close();
 const WORK = 0;
 const STOP = 1;
 
+/** Nudges the checkpointer of another thread's store (its `signal`) after commits on this thread. */
+export class CheckpointSignal {
+  private readonly flags: Int32Array;
+
+  constructor(signal: SharedArrayBuffer) {
+    this.flags = new Int32Array(signal);
+  }
+
+  /** Something was committed: checkpoint soon. */
+  nudge(): void {
+    if (Atomics.load(this.flags, WORK) === 0) {
+      Atomics.store(this.flags, WORK, 1);
+      Atomics.notify(this.flags, WORK);
+    }
+  }
+}
+
 export class Checkpointer {
   private readonly flags = new Int32Array(new SharedArrayBuffer(8));
+  private readonly signalled = new CheckpointSignal(this.flags.buffer as SharedArrayBuffer);
   private readonly worker: Worker;
   private readonly exited: Promise<void>;
 
@@ -53,12 +71,14 @@ export class Checkpointer {
     this.worker.unref();
   }
 
+  /** For stores of other threads writing the same file (see CheckpointSignal). */
+  get signal(): SharedArrayBuffer {
+    return this.flags.buffer as SharedArrayBuffer;
+  }
+
   /** Something was committed: checkpoint soon. */
   nudge(): void {
-    if (Atomics.load(this.flags, WORK) === 0) {
-      Atomics.store(this.flags, WORK, 1);
-      Atomics.notify(this.flags, WORK);
-    }
+    this.signalled.nudge();
   }
 
   /** Stops the worker and closes its connection (before the writer closes the database). */

@@ -12,7 +12,7 @@ import {
   type StoredVersion,
   type WriteRequest,
 } from '../port.js';
-import { Checkpointer } from './checkpointer.js';
+import { CheckpointSignal, Checkpointer } from './checkpointer.js';
 import { MIGRATE_FROM_5, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
 import { compileCount, compileSearch } from './search-sql.js';
 import { compileHistoryFilter } from './sql.js';
@@ -36,10 +36,11 @@ export interface SqliteStoreOptions {
    */
   synchronous?: 'NORMAL' | 'FULL';
   /**
-   * Shares the file with a store on another thread (see `share`): the gate of that store, and
-   * which side this one is. A store makes a gate of its own, as the main side, when omitted.
+   * Shares the file with a store on another thread (see `share`): the gate of that store, which
+   * side this one is, and how to nudge that store's checkpointer (a worker's store runs none of
+   * its own). A store makes a gate of its own, as the main side, when omitted.
    */
-  gate?: { buffer: SharedArrayBuffer; party: GateParty };
+  gate?: { buffer: SharedArrayBuffer; party: GateParty; checkpoints?: SharedArrayBuffer };
   /** This connection's page cache (default 32 MB). */
   cacheMB?: number;
 }
@@ -49,6 +50,8 @@ export interface SqliteSharing {
   path: string;
   synchronous: 'NORMAL' | 'FULL';
   gate: SharedArrayBuffer;
+  /** The signal of the sharing store's checkpointer. */
+  checkpoints?: SharedArrayBuffer;
 }
 
 const ENTRY_ROWS_PER_INSERT = 50;
@@ -104,14 +107,13 @@ export class SqliteStore implements ResourceStore {
   private readonly statements = new Map<string, Database.Statement>();
   /** The multi-row inserts of index entries, by row count. */
   private readonly insertStatements: (Database.Statement | undefined)[] = [];
-  /** Checkpoints on a thread of its own (file databases only). */
+  /** Checkpoints on a thread of its own (file databases only; a worker's store nudges its sharer's). */
   private readonly checkpointer: Checkpointer | undefined;
+  private readonly checkpoints: Pick<Checkpointer, 'nudge'> | undefined;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.gate = new WriteGate(options.gate?.party ?? 'main', options.gate?.buffer);
-    const sharing: SqliteSharing = { path: options.path, synchronous: options.synchronous ?? 'NORMAL', gate: this.gate.buffer };
-    this.share = options.path === ':memory:' ? undefined : { kind: this.kind, settings: sharing };
     this.db = new Database(options.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
@@ -150,7 +152,19 @@ export class SqliteStore implements ResourceStore {
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
     this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
-    if (options.path !== ':memory:') this.checkpointer = new Checkpointer(options.path);
+    if (options.gate?.party === 'worker') {
+      this.checkpoints = options.gate.checkpoints && new CheckpointSignal(options.gate.checkpoints);
+    } else if (options.path !== ':memory:') {
+      this.checkpointer = new Checkpointer(options.path);
+      this.checkpoints = this.checkpointer;
+    }
+    const sharing: SqliteSharing = {
+      path: options.path,
+      synchronous: options.synchronous ?? 'NORMAL',
+      gate: this.gate.buffer,
+      ...(this.checkpointer && { checkpoints: this.checkpointer.signal }),
+    };
+    this.share = options.path === ':memory:' ? undefined : { kind: this.kind, settings: sharing };
   }
 
   /**
@@ -319,7 +333,7 @@ export class SqliteStore implements ResourceStore {
     try {
       this.commitQueued(batch, alone);
     } finally {
-      this.checkpointer?.nudge();
+      this.checkpoints?.nudge();
     }
   }
 
