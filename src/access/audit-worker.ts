@@ -110,7 +110,7 @@ export class AuditWorker implements AccessRecorder {
     });
   }
 
-  /** Lets the thread finish what it was given, index it, and close its connection. */
+  /** Lets the thread finish what it was given (each event is indexed as it is stored) and close its connection. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
