@@ -39,13 +39,17 @@ DROP INDEX IF EXISTS search_index_low;
 DROP INDEX IF EXISTS search_index_high;
 `;
 
-/** Whose record each current resource is (ResourceIndex.patients), a row per patient. */
+/**
+ * Whose record each current resource is (ResourceIndex.patients), a row per patient: keyed by
+ * resource, as every write replaces a resource's rows (by patient, an AuditEvent's reindex
+ * scanned the rows of every AuditEvent), and found by patient through resource_patient_by_patient.
+ */
 const RESOURCE_PATIENT = `
 CREATE TABLE IF NOT EXISTS resource_patient (
   resource_type TEXT NOT NULL,
-  patient TEXT NOT NULL,
   id TEXT NOT NULL,
-  PRIMARY KEY (resource_type, patient, id)
+  patient TEXT NOT NULL,
+  PRIMARY KEY (resource_type, id, patient)
 ) WITHOUT ROWID;`;
 
 /**
@@ -135,6 +139,7 @@ CREATE INDEX IF NOT EXISTS search_index_multi ON search_index (resource_type, pa
 -- search_index_patient finds "code X of these patients" with a seek per patient; s0 after the
 -- patient so that a system is checked in the index (a row lookup each made it 20 times slower).
 ${RESOURCE_PATIENT}
+CREATE INDEX IF NOT EXISTS resource_patient_by_patient ON resource_patient (resource_type, patient);
 CREATE INDEX IF NOT EXISTS search_index_patient ON search_index (resource_type, param, v0, patient, s0) WHERE v0 IS NOT NULL;
 
 `;
