@@ -37,8 +37,8 @@ interface Manifest {
  */
 function compartmentIndex(resource: FhirResource) {
   const wanted = new Set(patientCompartmentParams(resource.resourceType));
-  const { entries } = indexResource(resource as unknown as Record<string, unknown> & { resourceType: string }, { localBase: 'http://127.0.0.1/fhir', derived: accessIndexEntries });
-  return { entries: entries.filter((e) => wanted.has(e.param) || e.param === SHARABLE_TYPE_PARAM), sortKeys: {} };
+  const { entries, patients } = indexResource(resource as unknown as Record<string, unknown> & { resourceType: string }, { localBase: 'http://127.0.0.1/fhir', derived: accessIndexEntries });
+  return { entries: entries.filter((e) => wanted.has(e.param) || e.param === SHARABLE_TYPE_PARAM), sortKeys: {}, patients };
 }
 
 /** Every resource with a fixed id (`type-index`), a batch per transaction. */

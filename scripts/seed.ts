@@ -10,6 +10,7 @@ import { hkicCheckDigit } from '../src/participation/hkic.js';
 import { RULES, SYSTEMS } from '../src/participation/rules.js';
 import { buildServer } from '../src/server.js';
 import { software } from '../src/software.js';
+import { PATIENT_OWNERSHIP } from '../src/fhir/search/compartments.js';
 import { openStore } from '../src/store/open-store.js';
 
 /**
@@ -32,7 +33,7 @@ const SUMMARY = join(config.sqlitePath.replace(/[^/]+$/, ''), 'demo-territory.js
 type Json = Record<string, any>;
 type Tokens = Record<string, { claim: PrincipalClaim; note: string }>;
 
-const store = await openStore(config);
+const store = await openStore(config, PATIENT_OWNERSHIP);
 const auth = await authFromConfig(config);
 const app = await buildServer({
   store, software, auth, publicProviders: true, bodyLimit: config.bodyLimit, defaultPageSize: 20, maxPageSize: 1000, pagingSecret: config.pagingSecret,

@@ -1,6 +1,7 @@
 import { verifyAuditChain } from '../src/access/audit.js';
 import { readConfig } from '../src/config.js';
 import { plainJsonCodec } from '../src/store/codec.js';
+import { PATIENT_OWNERSHIP } from '../src/fhir/search/compartments.js';
 import { openStore } from '../src/store/open-store.js';
 
 /**
@@ -10,7 +11,7 @@ import { openStore } from '../src/store/open-store.js';
  * 2 when it could not be checked.
  */
 const config = readConfig();
-const store = await openStore(config);
+const store = await openStore(config, PATIENT_OWNERSHIP);
 try {
   const result = await verifyAuditChain(store, plainJsonCodec);
   if (result.ok) {

@@ -5,10 +5,11 @@ import { allResourceTypes, preloadDefinitions } from './fhir/definitions.js';
 import { precompileValidators } from './fhir/validation.js';
 import { buildServer } from './server.js';
 import { software } from './software.js';
+import { PATIENT_OWNERSHIP } from './fhir/search/compartments.js';
 import { openStore } from './store/open-store.js';
 
 const config = readConfig();
-const store = await openStore(config);
+const store = await openStore(config, PATIENT_OWNERSHIP);
 // Pay for loading definitions and compiling validators before the first request, not during it.
 preloadDefinitions();
 precompileValidators(allResourceTypes());

@@ -19,13 +19,11 @@ import { contributorOf, contributorSource, isPatientBound, isRestricted, patient
 const forbidden = (diagnostics: string) => FhirError.of(403, 'forbidden', diagnostics);
 const displayOf = (type: SharableTypeCode) => SHARABLE_TYPES.find((t) => t.code === type)?.display ?? type;
 
+/** Records of these patients: whose a record is was stored with it when it was indexed (patientsOf). */
 function patientIn(resourceType: string, ids: string[]): SearchCriterion {
   if (ids.length === 0) return NOTHING;
   if (resourceType === 'Patient') return { kind: 'id', ids };
-  const alternatives = patientCompartmentParams(resourceType).map((param): SearchCriterion[] => [
-    { kind: 'entry', param, anyOf: [[{ slot: 0, field: 'system', op: 'eq', value: 'Patient' }, { slot: 0, field: 'value', op: 'in', value: ids }]] },
-  ]);
-  return alternatives.length === 1 ? alternatives[0]![0]! : { kind: 'or', anyOf: alternatives };
+  return { kind: 'patient', ids };
 }
 
 const RESTRICTED: SearchCriterion = {

@@ -1,5 +1,5 @@
 import type { Coding } from 'fhir/r4.js';
-import { patientCompartmentParams } from '../fhir/search/compartments.js';
+import { ownersOf, PATIENT_OWNERSHIP, patientCompartmentParams } from '../fhir/search/compartments.js';
 import { referencesOf } from '../fhir/search/indexer.js';
 import type { JsonResource } from '../fhir/resource-input.js';
 import type { IndexEntry } from '../store/port.js';
@@ -35,14 +35,10 @@ export function patientsOf(resource: JsonResource, localBase?: string): string[]
   return patients;
 }
 
+/** The definition the indexer stores with the search entries, applied to the resource itself. */
 function findPatients(resource: JsonResource, localBase?: string): string[] {
-  const type = resource.resourceType as string;
-  if (type === 'Patient') return typeof resource.id === 'string' ? [resource.id] : [];
-  const found = new Set<string>();
-  for (const param of patientCompartmentParams(type)) {
-    for (const ref of referencesOf(resource as JsonResource & { resourceType: string }, param, localBase)) if (ref.type === 'Patient') found.add(ref.id);
-  }
-  return [...found];
+  const typed = resource as JsonResource & { resourceType: string };
+  return ownersOf(PATIENT_OWNERSHIP, typed.resourceType, typeof resource.id === 'string' ? resource.id : undefined, (param) => referencesOf(typed, param, localBase));
 }
 
 export function isRestricted(resource: JsonResource): boolean {

@@ -259,9 +259,10 @@ export class ResourceService {
     const resource = guarded?.prepare ? guarded.prepare(received) : received;
     const { resourceType, id: _ignored, meta, ...rest } = resource;
     const clientMeta = (meta ?? {}) as Record<string, unknown>;
+    // Indexed under the id it is stored with (a Patient's owner is its own id; a create's body may have none).
     const index = this.searchIndexing
-      ? indexResource(resource, { localBase: baseUrl, ...(this.options.derivedIndex && { derived: this.options.derivedIndex }) })
-      : { entries: [], sortKeys: {} };
+      ? indexResource({ ...resource, id }, { localBase: baseUrl, ...(this.options.derivedIndex && { derived: this.options.derivedIndex }) })
+      : { entries: [], sortKeys: {}, patients: [] };
     const renderBody = (versionId: number, lastUpdated: number) =>
       this.codec.encode(
         JSON.stringify({

@@ -1,15 +1,18 @@
 import type { ServerConfig } from '../config.js';
 import { openMongoStore } from './mongo/mongo-store.js';
-import type { ResourceStore, StoreShare } from './port.js';
+import type { OwnershipRule, ResourceStore, StoreShare } from './port.js';
 import { SqliteStore, type SqliteSharing } from './sqlite/sqlite-store.js';
 import { WriteGate } from './sqlite/write-gate.js';
 
-/** The embedded store by default; MongoDB when MONGODB_URI is set. */
-export async function openStore(config: ServerConfig): Promise<ResourceStore> {
+/**
+ * The embedded store by default; MongoDB when MONGODB_URI is set. `ownership` says whose record
+ * a resource is, for stores to fill in the owners of data indexed before they kept them.
+ */
+export async function openStore(config: ServerConfig, ownership: OwnershipRule): Promise<ResourceStore> {
   if (config.mongodbUri) {
-    return openMongoStore({ uri: config.mongodbUri, ...(config.mongodbDatabase && { dbName: config.mongodbDatabase }) });
+    return openMongoStore({ uri: config.mongodbUri, ownership, ...(config.mongodbDatabase && { dbName: config.mongodbDatabase }) });
   }
-  return new SqliteStore({ path: config.sqlitePath, synchronous: config.sqliteSynchronous });
+  return new SqliteStore({ path: config.sqlitePath, synchronous: config.sqliteSynchronous, ownership });
 }
 
 /**

@@ -79,7 +79,12 @@ export type SearchCriterion =
   /** Chaining: an entry of reference `param` points at a current `targetType` resource matching `where`. */
   | { kind: 'references'; param: string; targetType: string; where: SearchCriterion[] }
   /** Reverse chaining (_has): a current `sourceType` resource matching `where` points here through `param`. */
-  | { kind: 'referencedBy'; sourceType: string; param: string; where: SearchCriterion[] };
+  | { kind: 'referencedBy'; sourceType: string; param: string; where: SearchCriterion[] }
+  /**
+   * The resource belongs to one of these patients (ResourceIndex.patients). Stores keep each
+   * entry's owner beside it, so "code X of these patients" is one index seek per patient.
+   */
+  | { kind: 'patient'; ids: string[] };
 
 export interface SortSpec {
   /** A parameter name with precomputed sort keys, or '_id' / '_lastUpdated'. */
@@ -111,10 +116,26 @@ export interface SearchHit {
   cursor: SearchCursor;
 }
 
-/** What is stored beside a resource for search: its index entries and sort keys. */
+/** What is stored beside a resource for search: its index entries, sort keys and owners. */
 export interface ResourceIndex {
   entries: IndexEntry[];
   sortKeys: Record<string, SortKey>;
+  /**
+   * The patients the resource belongs to, as OwnershipRule derives them from `entries` (usually
+   * one; none for resources outside any patient's record; several is rare).
+   */
+  patients: string[];
+}
+
+/**
+ * How the layers above derive a resource's patients from its index entries: a resource of
+ * `ownerType` is its own; any other belongs to the `ownerType` targets of its reference entries
+ * of `params(resourceType)`. The indexer applies it to new entries; stores apply it to entries
+ * stored before they kept owners (the embedded store's schema 6 → 7 migration).
+ */
+export interface OwnershipRule {
+  ownerType: string;
+  params(resourceType: string): string[];
 }
 
 /** Position in a history listing: entries strictly older than this one come next. */

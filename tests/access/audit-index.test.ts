@@ -48,7 +48,7 @@ describeEachStore('audit index written behind the trail', (open) => {
     expect(await seen.count({ resourceTypes: ['AuditEvent'], where: [{ kind: 'entry', param: 'patient', anyOf: [[{ slot: 0, field: 'value', op: 'eq', value: 'p3' }]] }] })).toBe(6);
 
     // Through AuditEvents from another type: Patient?_has:AuditEvent:patient:outcome=0.
-    await store.write({ resourceType: 'Patient', id: 'p1', renderBody: () => JSON.stringify({ resourceType: 'Patient', id: 'p1' }), index: { entries: [], sortKeys: {} } });
+    await store.write({ resourceType: 'Patient', id: 'p1', renderBody: () => JSON.stringify({ resourceType: 'Patient', id: 'p1' }), index: { entries: [], sortKeys: {}, patients: ['p1'] } });
     await log.record(accessEvent({ patients: ['p1'] }));
     const viaAudits = await seen.search({
       resourceTypes: ['Patient'],

@@ -162,7 +162,7 @@ describeEachStore('NotificationOutbox', (open) => {
     await outbox.accessed(accessEvent());
     const [queued] = await searchIds(store, 'Communication', '');
     const current = await store.readCurrent('Communication', queued!);
-    await store.write({ resourceType: 'Communication', id: queued!, renderBody: () => JSON.stringify({ ...bodyOf(current), status: 'in-progress' }), index: { entries: [{ param: 'status', values: [{ value: 'in-progress' }] }, { param: 'category', values: [{ system: CATEGORY, value: 'access' }] }], sortKeys: {} } });
+    await store.write({ resourceType: 'Communication', id: queued!, renderBody: () => JSON.stringify({ ...bodyOf(current), status: 'in-progress' }), index: { entries: [{ param: 'status', values: [{ value: 'in-progress' }] }, { param: 'category', values: [{ system: CATEGORY, value: 'access' }] }], sortKeys: {}, patients: [] } });
     expect(await outbox.dispatchPending()).toMatchObject({ sent: 0 });
     const later = make(store, { claimTimeoutMs: 0 });
     now = new Date(Date.now() + 1000);

@@ -25,7 +25,7 @@ async function preload(): Promise<void> {
         resourceType: 'Patient',
         id,
         renderBody: (versionId: number, lastUpdated: number) => JSON.stringify({ resourceType: 'Patient', id, meta: { versionId: String(versionId), lastUpdated: new Date(lastUpdated).toISOString() }, gender: 'other' }),
-        index: { entries: [], sortKeys: {} },
+        index: { entries: [], sortKeys: {}, patients: [] },
       };
     }));
   }

@@ -16,11 +16,11 @@ export const token = (param: string, system: string | null, code: string): Index
   entry(param, { system, value: code });
 
 export function indexOf(...entries: IndexEntry[]): ResourceIndex {
-  return { entries, sortKeys: {} };
+  return { entries, sortKeys: {}, patients: [] };
 }
 
 export function indexWith(sortKeys: Record<string, SortKey>, ...entries: IndexEntry[]): ResourceIndex {
-  return { entries, sortKeys };
+  return { entries, sortKeys, patients: [] };
 }
 
 /** The commonest criterion: some entry of `param` has this value. */

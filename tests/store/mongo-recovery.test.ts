@@ -55,6 +55,7 @@ describeWithMongo('MongoStore after a writer died halfway', (uri) => {
       deleted: false,
       body: `orphan ${versionId}`,
       sortKeys: {},
+      patients: [],
     };
     await versions.insertOne(version);
     await entries.insertMany(entryDocuments(version, indexOf(token('code', null, code))));

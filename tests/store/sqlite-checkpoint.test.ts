@@ -37,10 +37,10 @@ describe('SqliteStore checkpoints', () => {
     try {
       await Promise.all(
         Array.from({ length: 20 }, (_, i) =>
-          store.write({ resourceType: 'Patient', id: `p${i}`, renderBody: () => `{"id":"p${i}"}`, index: { entries: [], sortKeys: {} } }),
+          store.write({ resourceType: 'Patient', id: `p${i}`, renderBody: () => `{"id":"p${i}"}`, index: { entries: [], sortKeys: {}, patients: [`p${i}`] } }),
         ),
       );
-      await store.write({ resourceType: 'Patient', id: 'last', renderBody: () => '{"id":"last"}', index: { entries: [], sortKeys: {} } });
+      await store.write({ resourceType: 'Patient', id: 'last', renderBody: () => '{"id":"last"}', index: { entries: [], sortKeys: {}, patients: ['last'] } });
       let inFile = 0;
       for (let attempt = 0; attempt < 100 && inFile < 21; attempt++) {
         await sleep(50);
@@ -67,10 +67,10 @@ describe('SqliteStore checkpoints', () => {
     const shared = openSharedStore(store.share!);
     try {
       // Everything a checkpoint could copy so far, so what follows is only the shared store's.
-      await store.write({ resourceType: 'Patient', id: 'first', renderBody: () => '{"id":"first"}', index: { entries: [], sortKeys: {} } });
+      await store.write({ resourceType: 'Patient', id: 'first', renderBody: () => '{"id":"first"}', index: { entries: [], sortKeys: {}, patients: ['first'] } });
       for (let attempt = 0; attempt < 100 && versionsInFile(path, dir) < 1; attempt++) await sleep(50);
       await Promise.all(
-        Array.from({ length: 10 }, (_, i) => shared.write({ resourceType: 'AuditEvent', id: `a${i}`, renderBody: () => `{"id":"a${i}"}`, index: { entries: [], sortKeys: {} } })),
+        Array.from({ length: 10 }, (_, i) => shared.write({ resourceType: 'AuditEvent', id: `a${i}`, renderBody: () => `{"id":"a${i}"}`, index: { entries: [], sortKeys: {}, patients: [] } })),
       );
       let inFile = 0;
       for (let attempt = 0; attempt < 100 && inFile < 11; attempt++) {

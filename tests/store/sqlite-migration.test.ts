@@ -1,10 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { SearchCriterion } from '../../src/store/port.js';
+import type { OwnershipRule, SearchCriterion } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { codeIs, entry, indexOf, render, token } from './fixtures.js';
+
+/** A rule of the shape the FHIR layer's: Patients are their own, Observations belong to the Patients of subject and performer. */
+const OWNERSHIP: OwnershipRule = { ownerType: 'Patient', params: (type) => (type === 'Observation' ? ['subject', 'performer'] : type === 'Encounter' ? ['subject'] : []) };
 
 /** Schema version 5 as released: no width classes, separate low and high range indexes. */
 const V5 = `
@@ -50,7 +54,7 @@ function v5File(): string {
 describe('SqliteStore on a schema version 5 file', () => {
   it('migrates it in place: width classes, the multi-entry flag, the new indexes', async () => {
     const path = v5File();
-    const store = new SqliteStore({ path });
+    const store = new SqliteStore({ path, ownership: OWNERSHIP });
     const range = (param: string, field: 'low' | 'high', op: 'ge' | 'lt', value: number): SearchCriterion => ({
       kind: 'entry',
       param,
@@ -64,9 +68,9 @@ describe('SqliteStore on a schema version 5 file', () => {
     await store.close();
 
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(6);
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
     const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").pluck().all();
-    expect(indexes).toEqual(['search_index_multi', 'search_index_range', 'search_index_value']);
+    expect(indexes).toEqual(['search_index_multi', 'search_index_patient', 'search_index_range', 'search_index_value']);
     const rows = db.prepare("SELECT id, wc, m FROM search_index WHERE param = 'date' ORDER BY id, seq").all();
     expect(rows).toEqual([
       { id: 'point', wc: 0, m: null },
@@ -82,6 +86,104 @@ describe('SqliteStore on a schema version 5 file', () => {
     const db = new Database(path);
     db.pragma('user_version = 4');
     db.close();
-    expect(() => new SqliteStore({ path })).toThrow(/schema version 4/);
+    expect(() => new SqliteStore({ path, ownership: OWNERSHIP })).toThrow(/schema version 4/);
+  });
+
+  it('is not migrated without the ownership rule, and left as it was', () => {
+    const path = v5File();
+    expect(() => new SqliteStore({ path })).toThrow(/schema version 5/);
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(5);
+    db.close();
+  });
+});
+
+/** Schema version 6 as released (before patients were kept). */
+const V6 = `${readFileSync(new URL('./schema-6.sql', import.meta.url), 'utf8')}
+PRAGMA user_version = 6;`;
+
+interface Row {
+  type: string;
+  id: string;
+  deleted?: boolean;
+  entries?: [param: string, system: string | null, value: string][];
+}
+
+function v6File(rows: Row[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fhir-migrate-'));
+  dirs.push(dir);
+  const path = join(dir, 'store.db');
+  const db = new Database(path);
+  db.exec(V6);
+  db.transaction(() => {
+    for (const { type, id, deleted = false, entries = [] } of rows) {
+      db.prepare('INSERT INTO resource_version VALUES (?, ?, 1, 1, ?, ?)').run(type, id, deleted ? 1 : 0, deleted ? null : `{"id":"${id}"}`);
+      db.prepare('INSERT INTO resource_current VALUES (?, ?, 1, ?, 1, NULL)').run(type, id, deleted ? 1 : 0);
+      entries.forEach(([param, system, value], seq) =>
+        db.prepare('INSERT INTO search_index (resource_type, id, seq, param, s0, v0) VALUES (?, ?, ?, ?, ?, ?)').run(type, id, seq, param, system, value));
+    }
+  })();
+  db.close();
+  return path;
+}
+
+describe('SqliteStore on a schema version 6 file', () => {
+  const world: Row[] = [
+    { type: 'Patient', id: 'p1', entries: [['family', null, 'chan']] },
+    { type: 'Patient', id: 'p2', entries: [['family', null, 'wong']] },
+    { type: 'Patient', id: 'gone', deleted: true },
+    { type: 'Observation', id: 'o1', entries: [['code', 'L', 'x'], ['subject', 'Patient', 'p1']] },
+    // Two patients: as subject and as performer.
+    { type: 'Observation', id: 'o2', entries: [['code', 'L', 'x'], ['subject', 'Patient', 'p2'], ['performer', 'Patient', 'p1']] },
+    // The same patient twice is one patient.
+    { type: 'Observation', id: 'o3', entries: [['code', 'L', 'x'], ['subject', 'Patient', 'p2'], ['performer', 'Patient', 'p2']] },
+    // No patient: a group, a practitioner performer, a patient named through a parameter outside the rule.
+    { type: 'Observation', id: 'o4', entries: [['code', 'L', 'x'], ['subject', 'Group', 'p1'], ['performer', 'Practitioner', 'p2'], ['focus', 'Patient', 'p1']] },
+    { type: 'Encounter', id: 'e1', entries: [['subject', 'Patient', 'p1'], ['status', null, 'finished']] },
+    { type: 'Organization', id: 'org', entries: [['name', null, 'clinic']] },
+  ];
+
+  it('derives every resource\'s patients from its entries, by the rule', async () => {
+    const path = v6File(world);
+    const store = new SqliteStore({ path, ownership: OWNERSHIP });
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    const owners = db.prepare('SELECT resource_type, id, patient FROM resource_patient ORDER BY resource_type, id, patient').raw().all();
+    expect(owners).toEqual([
+      ['Encounter', 'e1', 'p1'],
+      ['Observation', 'o1', 'p1'],
+      ['Observation', 'o2', 'p1'],
+      ['Observation', 'o2', 'p2'],
+      ['Observation', 'o3', 'p2'],
+      ['Patient', 'p1', 'p1'],
+      ['Patient', 'p2', 'p2'],
+    ]);
+    // Each entry carries its resource's one patient; none where it has none or several.
+    const entries = db.prepare('SELECT resource_type, id, seq, patient FROM search_index ORDER BY resource_type, id, seq').raw().all();
+    const patientOf: Record<string, string | null> = { e1: 'p1', o1: 'p1', o2: null, o3: 'p2', o4: null, org: null, p1: 'p1', p2: 'p2' };
+    expect(entries.length).toBe(world.reduce((n, r) => n + (r.entries?.length ?? 0), 0));
+    for (const [, id, , patient] of entries as [string, string, number, string | null][]) expect([id, patient]).toEqual([id, patientOf[id]]);
+    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").pluck().all();
+    expect(indexes).toContain('search_index_patient');
+    db.close();
+  });
+
+  it('then searches, counts and writes by patient as a new file does', async () => {
+    const store = new SqliteStore({ path: v6File(world), ownership: OWNERSHIP });
+    const ofPatients = (...ids: string[]): SearchCriterion => ({ kind: 'patient', ids });
+    const find = async (type: string, ...where: SearchCriterion[]) =>
+      (await store.search({ resourceTypes: [type], where, sort: [], limit: 10 })).map((h) => h.version.id);
+    expect(await find('Observation', ofPatients('p1'), codeIs('code', 'x'))).toEqual(['o1', 'o2']);
+    expect(await find('Observation', ofPatients('p2'), codeIs('code', 'x'))).toEqual(['o2', 'o3']);
+    expect(await find('Observation', ofPatients('p1'))).toEqual(['o1', 'o2']);
+    expect(await store.count({ resourceTypes: ['Observation'], where: [ofPatients('p1', 'p2'), codeIs('code', 'x')] })).toBe(3);
+    expect(await find('Patient', ofPatients('p2', 'gone'))).toEqual(['p2']);
+    expect(await find('Encounter', ofPatients('p1'), codeIs('status', 'finished'))).toEqual(['e1']);
+    // A new version of o1 belongs to p2 only: it leaves p1's records.
+    await store.write({ resourceType: 'Observation', id: 'o1', renderBody: render('o1'), index: { ...indexOf(token('code', 'L', 'x'), entry('subject', { system: 'Patient', value: 'p2' })), patients: ['p2'] } });
+    expect(await find('Observation', ofPatients('p1'), codeIs('code', 'x'))).toEqual(['o2']);
+    expect(await find('Observation', ofPatients('p2'), codeIs('code', 'x'))).toEqual(['o1', 'o2', 'o3']);
+    await store.close();
   });
 });

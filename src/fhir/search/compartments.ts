@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { SearchCriterion } from '../../store/port.js';
+import type { OwnershipRule, SearchCriterion } from '../../store/port.js';
 import { definitionsPath } from '../definitions.js';
 import { notFound } from '../outcome.js';
 
@@ -20,6 +20,29 @@ function load(): Map<string, string[]> {
 export function patientCompartmentParams(resourceType: string): string[] {
   patientCompartment ??= load();
   return patientCompartment.get(resourceType) ?? [];
+}
+
+/**
+ * Whose record a resource is: a Patient is its own; any other resource belongs to the patients
+ * its Patient-compartment parameters reference. The one definition the indexer (owners stored
+ * with the search entries), the stores (owners of entries indexed before) and the access rules
+ * (a single record read) all apply.
+ */
+export const PATIENT_OWNERSHIP: OwnershipRule = { ownerType: 'Patient', params: patientCompartmentParams };
+
+/** The owners of a resource under `rule`; `referencesThrough(param)` lists where a reference parameter points. */
+export function ownersOf(
+  rule: OwnershipRule,
+  resourceType: string,
+  id: string | undefined,
+  referencesThrough: (param: string) => Iterable<{ type: string; id: string }>,
+): string[] {
+  if (resourceType === rule.ownerType) return typeof id === 'string' ? [id] : [];
+  const found = new Set<string>();
+  for (const param of rule.params(resourceType)) {
+    for (const ref of referencesThrough(param)) if (ref.type === rule.ownerType) found.add(ref.id);
+  }
+  return [...found];
 }
 
 /** The criterion that keeps a search within `Patient/{id}`'s compartment. */

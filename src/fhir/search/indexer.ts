@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import fhirpath from 'fhirpath';
 import type { IndexEntry, IndexValue, ResourceIndex, SortKey } from '../../store/port.js';
+import { ownersOf, PATIENT_OWNERSHIP } from './compartments.js';
 import { normalise } from './normalize.js';
 import { searchParameterByUrl, searchParameters, splitUnion, type SearchParameterDef } from './registry.js';
 import { compileRelativePath, compileSimplePath } from './simple-path.js';
@@ -386,7 +387,16 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     if (key) sortKeys[parameter.def.code] = key;
   }
   if (options.derived) entries.push(...options.derived(resource));
-  return { entries, sortKeys };
+  const patients = ownersOf(PATIENT_OWNERSHIP, resource.resourceType, typeof resource.id === 'string' ? resource.id : undefined, (param) => referencesIn(entries, param));
+  return { entries, sortKeys, patients };
+}
+
+/** The `Type/id` targets of a reference parameter's entries (as referencesOf finds them in the resource). */
+function* referencesIn(entries: IndexEntry[], param: string): Iterable<{ type: string; id: string }> {
+  for (const entry of entries) {
+    const v = entry.values[0];
+    if (entry.param === param && v.system && v.value) yield { type: v.system, id: v.value };
+  }
 }
 
 /** Where a resource's reference parameter points: `Type/id` pairs (for _include). */

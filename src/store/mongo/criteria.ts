@@ -52,13 +52,19 @@ export class CriteriaCompiler {
     private readonly entries: Collection<EntryDocument>,
   ) {}
 
-  /** The AND of `criteria` for current resources of `types`; spreads safely into a filter. */
+  /**
+   * The AND of `criteria` for current resources of `types`; spreads safely into a filter. With a
+   * patient list among them, the entries of their entry criteria are sought for those patients
+   * only (or for resources with none or several, whose entries carry no patient): the patient
+   * list itself is still tested on resource_current.
+   */
   async all(criteria: SearchCriterion[], types: string[]): Promise<Filter<CurrentDocument>> {
     if (criteria.length === 0) return {};
-    return { $and: await Promise.all(criteria.map((criterion) => this.one(criterion, types))) };
+    const patients = criteria.find((c): c is Extract<SearchCriterion, { kind: 'patient' }> => c.kind === 'patient')?.ids;
+    return { $and: await Promise.all(criteria.map((criterion) => this.one(criterion, types, patients))) };
   }
 
-  private async one(criterion: SearchCriterion, types: string[]): Promise<Filter<CurrentDocument>> {
+  private async one(criterion: SearchCriterion, types: string[], patients?: string[]): Promise<Filter<CurrentDocument>> {
     switch (criterion.kind) {
       case 'id':
         return { id: { $in: criterion.ids } };
@@ -67,8 +73,15 @@ export class CriteriaCompiler {
       case 'lastUpdated':
         if (criterion.tests.length === 0) return {};
         return { $and: criterion.tests.map((t) => ({ lastUpdated: { [COMPARE[t.op]]: t.value } })) };
+      case 'patient':
+        return { patients: { $in: criterion.ids } };
       case 'entry': {
-        const filter = { resourceType: { $in: types }, param: criterion.param, ...entryMatch(criterion.anyOf) };
+        const filter = {
+          resourceType: { $in: types },
+          param: criterion.param,
+          ...(patients && { patient: { $in: [...patients, null] } }),
+          ...entryMatch(criterion.anyOf),
+        };
         return { versionKey: { $in: await this.owners(filter) } };
       }
       case 'missing': {

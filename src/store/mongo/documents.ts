@@ -36,6 +36,8 @@ export interface VersionDocument extends BodyFields {
   deleted: boolean;
   /** Kept with the version so that any writer can bring the pointer up to it. */
   sortKeys: StoredSortKeys;
+  /** ResourceIndex.patients of the version (none for a tombstone); kept for the same reason. */
+  patients: string[];
 }
 
 export interface CurrentDocument {
@@ -48,6 +50,8 @@ export interface CurrentDocument {
   deleted: boolean;
   lastUpdated: number;
   sortKeys: StoredSortKeys;
+  /** The patients the current version belongs to: a patient list is one indexed $in here. */
+  patients: string[];
 }
 
 const SLOT_FIELDS = { system: 's', value: 'v', text: 't', low: 'l', high: 'h' } as const;
@@ -62,6 +66,11 @@ export type EntryDocument = {
   versionId: number;
   owner: string;
   param: string;
+  /**
+   * The resource's patient when it has exactly one (absent for none or several, so an entry is
+   * never repeated per patient): "code X of these patients" is one index seek per patient.
+   */
+  patient?: string;
 } & Partial<Record<SlotField, string | number>>;
 
 // JSON of a tuple is injective whatever characters the parts contain, unlike a joined string.
@@ -81,10 +90,14 @@ export function storedSortKeys(index: ResourceIndex | undefined): StoredSortKeys
 
 export const slotField = (field: keyof IndexValue, slot: 0 | 1 | 2): SlotField => `${SLOT_FIELDS[field]}${slot}`;
 
+/** The patient every entry of a resource with these patients carries: the one, if exactly one. */
+export const entryPatient = (patients: string[]): string | undefined => (new Set(patients).size === 1 ? patients[0] : undefined);
+
 export function entryDocuments(owner: VersionDocument, index: ResourceIndex | undefined): EntryDocument[] {
   const { resourceType, id, versionId, _id } = owner;
+  const patient = entryPatient(index?.patients ?? []);
   return (index?.entries ?? []).map(({ param, values }) => {
-    const entry: EntryDocument = { resourceType, id, versionId, owner: _id, param };
+    const entry: EntryDocument = { resourceType, id, versionId, owner: _id, param, ...(patient !== undefined && { patient }) };
     values.forEach((value, slot) => {
       for (const field of Object.keys(SLOT_FIELDS) as (keyof IndexValue)[]) {
         // Absent and null are one thing to a search ("isNull"), so neither is stored.
@@ -107,11 +120,13 @@ const INDEXES: Record<string, IndexDescription[]> = {
     { name: 'resource_key', key: { resourceType: 1, id: 1 }, unique: true },
     { name: 'version_key', key: { versionKey: 1 } },
     { name: 'by_time', key: { resourceType: 1, lastUpdated: 1 } },
+    { name: 'by_patient', key: { resourceType: 1, patients: 1 } },
   ],
   [ENTRIES]: [
     { name: 'owner', key: { owner: 1 } },
     { name: 'by_resource', key: { resourceType: 1, id: 1, versionId: 1 } },
     { name: 'value', key: { resourceType: 1, param: 1, v0: 1, s0: 1 } },
+    { name: 'value_by_patient', key: { resourceType: 1, param: 1, v0: 1, patient: 1 } },
     { name: 'text', key: { resourceType: 1, param: 1, t0: 1 } },
     { name: 'low', key: { resourceType: 1, param: 1, l0: 1 } },
     { name: 'high', key: { resourceType: 1, param: 1, h0: 1 } },

@@ -2,6 +2,7 @@ import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, ty
 import {
   VersionConflictError,
   type HistoryQuery,
+  type OwnershipRule,
   type ResourceIndex,
   type ResourceStore,
   type SearchHit,
@@ -9,6 +10,7 @@ import {
   type StoredVersion,
   type WriteRequest,
 } from '../port.js';
+import { backfillPatients } from './backfill-patients.js';
 import { BODY_CHUNKS, BodyChunks } from './bodies.js';
 import { CriteriaCompiler } from './criteria.js';
 import {
@@ -31,6 +33,8 @@ export interface MongoStoreOptions {
   uri: string;
   /** Defaults to the database named in the URI (the driver's own default otherwise). */
   dbName?: string;
+  /** Whose record a resource is: resources stored before patients were kept get them at start-up. */
+  ownership?: OwnershipRule;
 }
 
 /**
@@ -57,13 +61,14 @@ function insertedBefore(error: unknown, attempted: number): number {
   return indexes.length > 0 ? Math.min(...indexes) : Math.min(error.insertedCount, attempted);
 }
 
-const VERSION_FIELDS = { projection: { _id: 0, sortKeys: 0 } } as const;
+const VERSION_FIELDS = { projection: { _id: 0, sortKeys: 0, patients: 0 } } as const;
 
 export async function openMongoStore(options: MongoStoreOptions): Promise<MongoStore> {
   const client = await MongoClient.connect(options.uri);
   try {
     const db = client.db(options.dbName);
     await ensureIndexes(db);
+    if (options.ownership) await backfillPatients(db, options.ownership);
     return new MongoStore(client, db);
   } catch (error) {
     await client.close();
@@ -236,8 +241,9 @@ export class MongoStore implements ResourceStore {
     await this.insertEntries(version, index);
     await this.entries.deleteMany({ _id: { $in: previous.map((entry) => entry._id) } });
     const sortKeys = storedSortKeys(index);
-    await this.versions.updateOne({ _id: version._id }, { $set: { sortKeys } });
-    await this.current.updateOne({ _id: pointer._id, versionId }, { $set: { sortKeys } });
+    const patients = [...new Set(index.patients)];
+    await this.versions.updateOne({ _id: version._id }, { $set: { sortKeys, patients } });
+    await this.current.updateOne({ _id: pointer._id, versionId }, { $set: { sortKeys, patients } });
   }
 
   async history(query: HistoryQuery): Promise<StoredVersion[]> {
@@ -263,7 +269,7 @@ export class MongoStore implements ResourceStore {
     return { resourceType: { $in: types }, deleted: false, ...(await this.criteria.all(query.where, types)) };
   }
 
-  private async toStored(doc: Omit<VersionDocument, '_id' | 'sortKeys'>): Promise<StoredVersion> {
+  private async toStored(doc: Omit<VersionDocument, '_id' | 'sortKeys' | 'patients'>): Promise<StoredVersion> {
     const stored: StoredVersion = {
       resourceType: doc.resourceType,
       id: doc.id,
@@ -353,12 +359,13 @@ export class MongoStore implements ResourceStore {
       deleted: body === undefined,
       ...(await this.bodies.store(body)),
       sortKeys: body === undefined ? {} : storedSortKeys(request.index),
+      patients: body === undefined ? [] : [...new Set(request.index?.patients ?? [])],
     };
   }
 
   private pointerOf(version: VersionDocument): CurrentDocument {
-    const { resourceType, id, versionId, deleted, lastUpdated, sortKeys } = version;
-    return { _id: resourceKey(resourceType, id), resourceType, id, versionId, versionKey: version._id, deleted, lastUpdated, sortKeys };
+    const { resourceType, id, versionId, deleted, lastUpdated, sortKeys, patients } = version;
+    return { _id: resourceKey(resourceType, id), resourceType, id, versionId, versionKey: version._id, deleted, lastUpdated, sortKeys, patients };
   }
 
   private async insertEntries(version: VersionDocument, index: ResourceIndex | undefined): Promise<void> {
@@ -386,9 +393,9 @@ export class MongoStore implements ResourceStore {
   }
 
   private async writePointer(version: VersionDocument): Promise<void> {
-    const { resourceType, id, versionId, deleted, lastUpdated, sortKeys } = version;
+    const { resourceType, id, versionId, deleted, lastUpdated, sortKeys, patients } = version;
     const _id = resourceKey(resourceType, id);
-    const fields = { resourceType, id, versionId, versionKey: version._id, deleted, lastUpdated, sortKeys };
+    const fields = { resourceType, id, versionId, versionKey: version._id, deleted, lastUpdated, sortKeys, patients };
     const olderPointer = { _id, versionId: { $lt: versionId } };
     try {
       // A first version has no older pointer to guard against, and a plain insert spares

@@ -1,10 +1,13 @@
+import type { OwnershipRule } from '../port.js';
+
 /**
  * The embedded store's tables. Bodies live once, in resource_version; resource_current is a
  * narrow pointer table (newest version per resource, with its precomputed sort keys as JSON)
  * that searches filter and page through; search_index holds the normalised search values of
- * current versions (up to three components each, for composites).
+ * current versions (up to three components each, for composites); resource_patient the
+ * patients each current resource belongs to.
  */
-export const SCHEMA_VERSION = 6;
+export const SCHEMA_VERSION = 7;
 
 /** The largest finite width class: "unbounded" (open ranges, or wider than any power of two). */
 export const UNBOUNDED_WIDTH = Number.MAX_VALUE;
@@ -35,6 +38,51 @@ UPDATE search_index SET m = 1 WHERE l0 IS NOT NULL AND (resource_type, id, param
 DROP INDEX IF EXISTS search_index_low;
 DROP INDEX IF EXISTS search_index_high;
 `;
+
+/**
+ * Whose record each current resource is (ResourceIndex.patients), a row per patient: keyed by
+ * resource, as every write replaces a resource's rows (by patient, an AuditEvent's reindex
+ * scanned the rows of every AuditEvent), and found by patient through resource_patient_by_patient.
+ */
+const RESOURCE_PATIENT = `
+CREATE TABLE IF NOT EXISTS resource_patient (
+  resource_type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  patient TEXT NOT NULL,
+  PRIMARY KEY (resource_type, id, patient)
+) WITHOUT ROWID;`;
+
+/**
+ * From version 6, as statements to run in order: the patients of each resource, derived from
+ * its stored entries by the rule the indexer applies (`ownerType` resources are their own;
+ * others belong to the `ownerType` targets of their `params` entries). SCHEMA then adds the
+ * index on the new column.
+ */
+export function migrateFrom6(rule: OwnershipRule, resourceTypes: string[]): { sql: string; params: unknown[] }[] {
+  const owned = resourceTypes
+    .filter((type) => type !== rule.ownerType && rule.params(type).length > 0)
+    .map((type) => {
+      const names = rule.params(type);
+      return {
+        sql: `INSERT OR IGNORE INTO resource_patient (resource_type, patient, id)
+          SELECT resource_type, v0, id FROM search_index
+          WHERE resource_type = ? AND param IN (${names.map(() => '?').join(', ')}) AND s0 = ? AND v0 IS NOT NULL`,
+        params: [type, ...names, rule.ownerType],
+      };
+    });
+  return [
+    { sql: 'ALTER TABLE search_index ADD COLUMN patient TEXT', params: [] },
+    { sql: RESOURCE_PATIENT, params: [] },
+    { sql: 'INSERT INTO resource_patient (resource_type, patient, id) SELECT resource_type, id, id FROM resource_current WHERE resource_type = ? AND deleted = 0', params: [rule.ownerType] },
+    ...owned,
+    {
+      sql: `UPDATE search_index SET patient = o.patient
+        FROM (SELECT resource_type, id, MIN(patient) AS patient FROM resource_patient GROUP BY resource_type, id HAVING COUNT(*) = 1) o
+        WHERE search_index.resource_type = o.resource_type AND search_index.id = o.id`,
+      params: [],
+    },
+  ];
+}
 
 export const SCHEMA = `
 CREATE TABLE IF NOT EXISTS resource_version (
@@ -72,6 +120,7 @@ CREATE TABLE IF NOT EXISTS search_index (
   s2 TEXT, v2 TEXT, t2 TEXT, l2 REAL, h2 REAL,
   wc REAL,
   m INTEGER,
+  patient TEXT,
   PRIMARY KEY (resource_type, id, seq)
 ) WITHOUT ROWID;
 -- Clustered by owner, so a resource's entries share pages; each lookup index is partial, so an
@@ -84,5 +133,13 @@ CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, pa
 -- parameter can be met by different entries only there.
 CREATE INDEX IF NOT EXISTS search_index_range ON search_index (resource_type, param, wc, l0, h0) WHERE wc IS NOT NULL;
 CREATE INDEX IF NOT EXISTS search_index_multi ON search_index (resource_type, param, l0, h0) WHERE m = 1;
+
+-- An entry carries its resource's patient when there is exactly one (NULL for none or several,
+-- so entries are never repeated per patient: an AuditEvent can name hundreds), and
+-- search_index_patient finds "code X of these patients" with a seek per patient; s0 after the
+-- patient so that a system is checked in the index (a row lookup each made it 20 times slower).
+${RESOURCE_PATIENT}
+CREATE INDEX IF NOT EXISTS resource_patient_by_patient ON resource_patient (resource_type, patient);
+CREATE INDEX IF NOT EXISTS search_index_patient ON search_index (resource_type, param, v0, patient, s0) WHERE v0 IS NOT NULL;
 
 `;

@@ -24,6 +24,13 @@ const MAX_CHAR = String.fromCodePoint(0x10ffff);
 class Compiler {
   private aliases = 0;
 
+  /**
+   * `exhaustive`: every match will be visited (a count, or a page in an order other than the
+   * ids'), so a list built once beats a check on each row; otherwise the first rows in id
+   * order fill the page and few rows are ever checked.
+   */
+  constructor(private readonly exhaustive: boolean) {}
+
   alias(prefix: string): string {
     return `${prefix}${this.aliases++}`;
   }
@@ -135,6 +142,8 @@ class Compiler {
         }
         return fragment;
       }
+      case 'patient':
+        return this.patientIn(criterion.ids, c, types);
       case 'referencedBy': {
         const e = this.alias('e');
         const s = this.alias('s');
@@ -200,14 +209,72 @@ class Compiler {
     };
   }
 
+  /** The resources of `types` that belong to one of `patients`, from resource_patient. */
+  private patientIn(patients: string[], c: string, types: string[]): Fragment {
+    if (patients.length === 0 || types.length === 0) return { sql: '0', params: [] };
+    const o = this.alias('o');
+    const list = patients.map(() => '?').join(', ');
+    if (types.length === 1) {
+      const ids = { sql: `SELECT ${o}.id FROM resource_patient ${o} WHERE ${o}.resource_type = ? AND ${o}.patient IN (${list})`, params: [types[0], ...patients] };
+      return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
+    }
+    return {
+      sql: `(${c}.resource_type, ${c}.id) IN (SELECT ${o}.resource_type, ${o}.id FROM resource_patient ${o}
+            WHERE ${o}.resource_type IN (${types.map(() => '?').join(', ')}) AND ${o}.patient IN (${list}))`,
+      params: [...types, ...patients],
+    };
+  }
+
+  /**
+   * An entry criterion and "belongs to one of `patients`" together: the entries of resources
+   * with one patient are sought by value then patient (search_index_patient); those with none
+   * or several (their entries carry no patient, rare) are checked against resource_patient.
+   */
+  private entryOfPatients(criterion: Extract<SearchCriterion, { kind: 'entry' }>, patients: string[], c: string, types: string[]): Fragment {
+    if (patients.length === 0) return { sql: '0', params: [] };
+    const list = patients.map(() => '?').join(', ');
+    const typeTest = (e: string) => (types.length === 1 ? `${e}.resource_type = ?` : `${e}.resource_type IN (${types.map(() => '?').join(', ')})`);
+    const branch = (single: boolean) => {
+      const e = this.alias('e');
+      const o = this.alias('o');
+      const match = this.entryMatch(criterion.param, criterion.anyOf, e);
+      const owner = single
+        ? { sql: `${e}.patient IN (${list})`, params: patients }
+        : {
+            sql: `${e}.patient IS NULL AND EXISTS (SELECT 1 FROM resource_patient ${o} WHERE ${o}.resource_type = ${e}.resource_type AND ${o}.id = ${e}.id AND ${o}.patient IN (${list}))`,
+            params: patients,
+          };
+      return {
+        sql: `SELECT ${types.length === 1 ? '' : `${e}.resource_type, `}${e}.id FROM search_index ${e} INDEXED BY search_index_patient
+              WHERE ${typeTest(e)} AND ${match.sql} AND ${owner.sql}`,
+        params: [...types, ...match.params, ...owner.params],
+      };
+    };
+    const single = branch(true);
+    const several = branch(false);
+    const ids = { sql: `${single.sql} UNION ALL ${several.sql}`, params: [...single.params, ...several.params] };
+    if (types.length === 1) return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
+    return { sql: `(${c}.resource_type, ${c}.id) IN (${ids.sql})`, params: ids.params };
+  }
+
   all(criteria: SearchCriterion[], c: string, types: string[]): Fragment {
     const parts = this.parts(criteria, c, types);
     if (parts.length === 1) return { ...parts[0]!, sql: `(${parts[0]!.sql})` };
     return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
   }
 
-  /** The criteria as fragments to AND, range criteria on one parameter merged into one. */
+  /**
+   * The criteria as fragments to AND, range criteria on one parameter merged into one, and a
+   * patient list joined to an entry criterion that seeks by value where there is one.
+   */
   parts(criteria: SearchCriterion[], c: string, types: string[]): Fragment[] {
+    const parts: Fragment[] = [];
+    const patients = criteria.find((x): x is Extract<SearchCriterion, { kind: 'patient' }> => x.kind === 'patient');
+    const joined = patients && criteria.find((x): x is Extract<SearchCriterion, { kind: 'entry' }> => x.kind === 'entry' && !x.filter && seeksByValue(x.anyOf));
+    if (patients && joined) {
+      parts.push(this.entryOfPatients(joined, patients.ids, c, types));
+      criteria = criteria.filter((x) => x !== patients && x !== joined);
+    }
     const groups = new Map<string, Extract<SearchCriterion, { kind: 'entry' }>[]>();
     for (const x of criteria) {
       if (x.kind === 'entry' && !x.filter && rangeBounds(x.anyOf)) {
@@ -216,11 +283,17 @@ class Compiler {
         else groups.set(x.param, [x]);
       }
     }
-    const parts: Fragment[] = [];
     const negated: { at: number; entry: Extract<SearchCriterion, { kind: 'entry' }> }[] = [];
     for (const x of criteria) {
       const group = x.kind === 'entry' ? groups.get(x.param) : undefined;
-      if (!group?.includes(x as Extract<SearchCriterion, { kind: 'entry' }>)) {
+      if (this.exhaustive && patients && x.kind === 'not' && x.criterion.kind === 'entry' && seeksByValue(x.criterion.anyOf)) {
+        // Beside a patient list, NOT "an entry of these patients" means NOT "an entry": the
+        // list to exclude is those patients' (their restricted records: a few, found once),
+        // cheaper than a look at the entries of every row (two seeks a row; a count of 600
+        // rows 1.3 -> 0.9 ms).
+        const inner = this.entryOfPatients(x.criterion, patients.ids, c, types);
+        parts.push({ sql: `NOT (${inner.sql})`, params: inner.params });
+      } else if (!group?.includes(x as Extract<SearchCriterion, { kind: 'entry' }>)) {
         if (x.kind === 'not' && x.criterion.kind === 'entry' && !x.criterion.filter) negated.push({ at: parts.length, entry: x.criterion });
         parts.push(this.criterion(x, c, types));
       } else if (group[0] === x) parts.push(this.rangeGroup(group, c, types));
@@ -248,6 +321,11 @@ function readsResourceRow(criterion: SearchCriterion): boolean {
     default:
       return false;
   }
+}
+
+/** Whether every alternative names the entry's value (first component) outright: an index seek, not a scan. */
+function seeksByValue(anyOf: FieldTest[][]): boolean {
+  return anyOf.length > 0 && anyOf.every((tests) => tests.some((t) => t.slot === 0 && t.field === 'value' && (t.op === 'eq' || t.op === 'in')));
 }
 
 /** The tests every alternative has. */
@@ -373,7 +451,7 @@ function baseWhere(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, compiler
 }
 
 export function compileSearch(query: SearchQuery): Fragment & { keyCount: number } {
-  const compiler = new Compiler();
+  const compiler = new Compiler(query.sort.length > 0);
   const where = baseWhere(query, compiler);
   const keys = query.sort.map((s) => sortKey(s, 'c'));
   const conditions = [where];
@@ -405,7 +483,7 @@ export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>
     // A criterion selecting by its entries: count the distinct owners of those entries that
     // pass the others, without a look at resource_current (search_index holds entries of
     // current, non-deleted resources only).
-    const parts = new Compiler().parts(query.where, 'c', types);
+    const parts = new Compiler(true).parts(query.where, 'c', types);
     const first = parts.findIndex((p) => p.ids);
     if (first >= 0) {
       const ids = parts[first]!.ids!;
@@ -420,6 +498,6 @@ export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>
       };
     }
   }
-  const where = baseWhere(query, new Compiler());
+  const where = baseWhere(query, new Compiler(true));
   return { sql: `SELECT COUNT(*) AS n FROM resource_current c WHERE ${where.sql}`, params: where.params };
 }

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3';
 import {
   VersionConflictError,
   type HistoryQuery,
+  type OwnershipRule,
   type ResourceIndex,
   type ResourceStore,
   type SearchHit,
@@ -13,7 +14,7 @@ import {
   type WriteRequest,
 } from '../port.js';
 import { CheckpointSignal, Checkpointer } from './checkpointer.js';
-import { MIGRATE_FROM_5, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
+import { MIGRATE_FROM_5, migrateFrom6, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
 import { compileCount, compileSearch } from './search-sql.js';
 import { compileHistoryFilter } from './sql.js';
 import { WriteGate, type GateParty } from './write-gate.js';
@@ -43,6 +44,11 @@ export interface SqliteStoreOptions {
   gate?: { buffer: SharedArrayBuffer; party: GateParty; checkpoints?: SharedArrayBuffer };
   /** This connection's page cache (default 32 MB). */
   cacheMB?: number;
+  /**
+   * How the layers above derive a resource's patients from its entries: needed to migrate a
+   * file of schema 6 or older (whose entries carry no patients); such a file is refused without.
+   */
+  ownership?: OwnershipRule;
 }
 
 /** What another thread needs to open the same database file as a store of its own. */
@@ -55,8 +61,8 @@ export interface SqliteSharing {
 }
 
 const ENTRY_ROWS_PER_INSERT = 50;
-const ENTRY_COLUMNS = 'resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2, wc, m';
-const ENTRY_WIDTH = 21;
+const ENTRY_COLUMNS = 'resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2, wc, m, patient';
+const ENTRY_WIDTH = 22;
 
 function insertEntriesSql(rows: number): string {
   const row = `(${new Array(ENTRY_WIDTH).fill('?').join(', ')})`;
@@ -91,6 +97,8 @@ export class SqliteStore implements ResourceStore {
   private readonly insertVersion: Database.Statement;
   private readonly upsertCurrent: Database.Statement;
   private readonly clearEntries: Database.Statement;
+  private readonly clearPatients: Database.Statement;
+  private readonly insertPatient: Database.Statement;
   private readonly updateSortKeys: Database.Statement;
   private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
@@ -125,7 +133,7 @@ export class SqliteStore implements ResourceStore {
     // connection checkpoints only what is left when the WAL has grown to 20,000 pages (80 MB), so
     // that the WAL can start over (and as the fallback, should the worker not run).
     this.db.pragma('wal_autocheckpoint = 20000');
-    this.checkSchemaVersion();
+    this.checkSchemaVersion(options.ownership);
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
 
@@ -147,6 +155,8 @@ export class SqliteStore implements ResourceStore {
          sort_keys = excluded.sort_keys`,
     );
     this.clearEntries = this.db.prepare('DELETE FROM search_index WHERE resource_type = ? AND id = ?');
+    this.clearPatients = this.db.prepare('DELETE FROM resource_patient WHERE resource_type = ? AND id = ?');
+    this.insertPatient = this.db.prepare('INSERT OR IGNORE INTO resource_patient (resource_type, patient, id) VALUES (?, ?, ?)');
     this.updateSortKeys = this.db.prepare('UPDATE resource_current SET sort_keys = ? WHERE resource_type = ? AND id = ?');
     this.currentVersion = this.db.prepare('SELECT version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
@@ -168,31 +178,42 @@ export class SqliteStore implements ResourceStore {
   }
 
   /**
-   * A file of the previous schema version is migrated in place (one transaction); one written by
-   * any other release is refused clearly rather than searched wrongly.
+   * A file of the two previous schema versions is migrated in place (one transaction, the new
+   * indexes created by SCHEMA after it); one written by any other release is refused clearly
+   * rather than searched wrongly.
    */
-  private checkSchemaVersion(): void {
+  private checkSchemaVersion(ownership: OwnershipRule | undefined): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'resource_version'").get() !== undefined;
-    if (hasTables && version === 5) {
-      this.db.function('fhir_width_class', { deterministic: true }, (low: unknown, high: unknown) =>
-        widthClass(typeof low === 'number' ? low : null, typeof high === 'number' ? high : null));
-      this.db.transaction(() => {
-        this.db.exec(MIGRATE_FROM_5);
-        this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })();
-      return;
-    }
-    if (hasTables && version !== SCHEMA_VERSION) {
+    if (!hasTables || version === SCHEMA_VERSION) return;
+    if (version !== 5 && version !== 6) {
       throw new Error(`the database file has schema version ${version}; this server needs ${SCHEMA_VERSION} (start from an empty file or migrate)`);
     }
+    if (!ownership) throw new Error(`the database file has schema version ${version}: migrating it to ${SCHEMA_VERSION} needs the rule that says whose record a resource is`);
+    this.db.transaction(() => {
+      if (version === 5) {
+        this.db.function('fhir_width_class', { deterministic: true }, (low: unknown, high: unknown) =>
+          widthClass(typeof low === 'number' ? low : null, typeof high === 'number' ? high : null));
+        this.db.exec(MIGRATE_FROM_5);
+      }
+      const types = this.db.prepare('SELECT DISTINCT resource_type FROM resource_current').pluck().all() as string[];
+      for (const { sql, params } of migrateFrom6(ownership, types)) this.db.prepare(sql).run(...params);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
   }
 
   private replaceIndex(resourceType: string, id: string, index: ResourceIndex | undefined, isNew = false): void {
     // A first version has nothing to replace.
-    if (!isNew) this.clearEntries.run(resourceType, id);
+    if (!isNew) {
+      this.clearEntries.run(resourceType, id);
+      this.clearPatients.run(resourceType, id);
+    }
     if (!index) return;
     const entries = index.entries;
+    for (const patient of index.patients) this.insertPatient.run(resourceType, patient, id);
+    // The patient of every entry, when there is exactly one (see the schema).
+    const patients = new Set(index.patients);
+    const owner = patients.size === 1 ? index.patients[0]! : null;
     // Parameters with more than one range entry here (their entries get m = 1).
     const ranges = new Map<string, number>();
     for (const entry of entries) {
@@ -221,6 +242,7 @@ export class SqliteStore implements ResourceStore {
         const wc = widthClass(entry.values[0].low, entry.values[0].high);
         values[k++] = wc;
         values[k++] = wc !== null && ranges.get(entry.param)! > 1 ? 1 : null;
+        values[k++] = owner;
       }
       this.insertEntries(end - start).run(values);
     }

@@ -101,7 +101,7 @@ describe('export runner', () => {
       resourceType: 'Patient',
       id: `p${String(i).padStart(5, '0')}`,
       renderBody: (versionId: number, lastUpdated: number) => JSON.stringify({ resourceType: 'Patient', id: `p${String(i).padStart(5, '0')}`, meta: { versionId: String(versionId), lastUpdated: new Date(lastUpdated).toISOString() } }),
-      index: { entries: [], sortKeys: {} },
+      index: { entries: [], sortKeys: {}, patients: [] },
     })));
     const files = new JobFiles(join(dir, 'bulk'));
     const id = '00000000-0000-4000-8000-000000000001';

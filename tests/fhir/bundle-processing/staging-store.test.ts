@@ -12,7 +12,7 @@ const write = (id: string, expectedVersion?: number | null, extra: Record<string
   resourceType: 'Patient',
   id,
   renderBody: body(id, extra),
-  index: { entries: [{ param: 'gender', values: [{ system: null, value: String(extra.gender ?? 'unknown') }] }], sortKeys: {} },
+  index: { entries: [{ param: 'gender', values: [{ system: null, value: String(extra.gender ?? 'unknown') }] }], sortKeys: {}, patients: [] },
   ...(expectedVersion !== undefined && { expectedVersion }),
 });
 
