@@ -1,5 +1,5 @@
 import type { Coding } from 'fhir/r4.js';
-import { ownersOf, PATIENT_OWNERSHIP, patientCompartmentParams } from '../fhir/search/compartments.js';
+import { ownersOf, PATIENT_COMPARTMENT, patientCompartmentParams } from '../fhir/search/compartments.js';
 import { referencesOf } from '../fhir/search/indexer.js';
 import type { JsonResource } from '../fhir/resource-input.js';
 import type { IndexEntry } from '../store/port.js';
@@ -35,10 +35,10 @@ export function patientsOf(resource: JsonResource, localBase?: string): string[]
   return patients;
 }
 
-/** The definition the indexer stores with the search entries, applied to the resource itself. */
+/** The compartment rule (the indexer stores the same, AuditEvents aside), applied to the resource itself. */
 function findPatients(resource: JsonResource, localBase?: string): string[] {
   const typed = resource as JsonResource & { resourceType: string };
-  return ownersOf(PATIENT_OWNERSHIP, typed.resourceType, typeof resource.id === 'string' ? resource.id : undefined, (param) => referencesOf(typed, param, localBase));
+  return ownersOf(PATIENT_COMPARTMENT, typed.resourceType, typeof resource.id === 'string' ? resource.id : undefined, (param) => referencesOf(typed, param, localBase));
 }
 
 export function isRestricted(resource: JsonResource): boolean {

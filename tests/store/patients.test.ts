@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
+import { PATIENT_OWNERSHIP } from '../../src/fhir/search/compartments.js';
 import type { IndexEntry, ResourceStore, SearchCriterion, SearchCursor, SearchHit } from '../../src/store/port.js';
 import { codeIs, entry, render, token } from './fixtures.js';
 import { describeEachStore } from './stores.js';
@@ -14,8 +15,12 @@ const codeIn = (...codes: string[]): SearchCriterion => ({ kind: 'entry', param:
 
 describeEachStore('ResourceStore patients', (open) => {
   let store: ResourceStore;
-  const put = (resourceType: string, id: string, patients: string[], ...entries: IndexEntry[]) =>
-    store.write({ resourceType, id, renderBody: render(`${resourceType}/${id}`), index: { entries, sortKeys: {}, patients } });
+  // As the indexer makes them: the patients of a record are those its compartment references name.
+  const put = (resourceType: string, id: string, patients: string[], ...entries: IndexEntry[]) => {
+    const through = PATIENT_OWNERSHIP.params(resourceType)[0]!;
+    const references = resourceType === 'Patient' ? [] : patients.map((p) => entry(through, { system: 'Patient', value: p }));
+    return store.write({ resourceType, id, renderBody: render(`${resourceType}/${id}`), index: { entries: [...entries, ...references], sortKeys: {}, patients } });
+  };
   const find = async (...where: SearchCriterion[]) => ids(await store.search({ resourceTypes: ['Observation'], where, sort: [], limit: 100 }));
   const count = (...where: SearchCriterion[]) => store.count({ resourceTypes: ['Observation'], where });
 
@@ -124,10 +129,11 @@ describeEachStore('ResourceStore patients', (open) => {
   });
 
   it('applies inside chains: the patient list of the resources a reference points at', async () => {
-    await put('Observation', 'o6', ['p2'], token('code', 'L', 'z'), entry('subject', { system: 'Patient', value: 'p2' }));
-    const subjectOf = (...patients: string[]): SearchCriterion => ({ kind: 'references', param: 'subject', targetType: 'Patient', where: [ofPatients(...patients)] });
-    expect(await find(subjectOf('p2'))).toEqual(['o6']);
-    expect(await find(subjectOf('p1'))).toEqual([]);
-    expect(await count(subjectOf('p2'), ofPatients('p2'))).toBe(1);
+    await put('Observation', 'o6', ['p2'], token('code', 'L', 'z'), entry('focus', { system: 'Patient', value: 'p3' }));
+    const focusOf = (...patients: string[]): SearchCriterion => ({ kind: 'references', param: 'focus', targetType: 'Patient', where: [ofPatients(...patients)] });
+    expect(await find(focusOf('p3'))).toEqual(['o6']);
+    expect(await find(focusOf('p1'))).toEqual([]);
+    expect(await count(focusOf('p3'), ofPatients('p2'))).toBe(1);
+    expect(await count(focusOf('p3'), ofPatients('p3'))).toBe(0);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { describe, it } from 'vitest';
+import { PATIENT_OWNERSHIP } from '../../src/fhir/search/compartments.js';
 import { openMongoStore } from '../../src/store/mongo/mongo-store.js';
 import type { ResourceStore } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
@@ -39,7 +40,7 @@ const sqliteFactory: StoreFactory = {
   name: 'sqlite',
   async open() {
     const dir = mkdtempSync(join(tmpdir(), 'fhir-store-test-'));
-    const store = new SqliteStore({ path: join(dir, 'store.db') });
+    const store = new SqliteStore({ path: join(dir, 'store.db'), ownership: PATIENT_OWNERSHIP });
     return deleteOnClose(store, () => rmSync(dir, { recursive: true, force: true }));
   },
 };

@@ -23,12 +23,24 @@ export function patientCompartmentParams(resourceType: string): string[] {
 }
 
 /**
- * Whose record a resource is: a Patient is its own; any other resource belongs to the patients
- * its Patient-compartment parameters reference. The one definition the indexer (owners stored
- * with the search entries), the stores (owners of entries indexed before) and the access rules
- * (a single record read) all apply.
+ * Whose record a resource is, as the access rules judge a single record: a Patient is its own;
+ * any other resource belongs to the patients its Patient-compartment parameters reference.
  */
-export const PATIENT_OWNERSHIP: OwnershipRule = { ownerType: 'Patient', params: patientCompartmentParams };
+export const PATIENT_COMPARTMENT: OwnershipRule = { ownerType: 'Patient', params: patientCompartmentParams };
+
+/**
+ * The types that name patients without being part of their record: the audit trail. Nobody
+ * finds them by owner (an auditor sees all of it, a patient's access log is searched by its
+ * entity entries), and a search's AuditEvent can name hundreds of patients.
+ */
+const NOT_OWNED = new Set(['AuditEvent']);
+
+/**
+ * Whose record a resource is, as stored with its search entries: PATIENT_COMPARTMENT, except
+ * for the types in NOT_OWNED. The one definition the indexer (owners stored with the entries)
+ * and the stores (owners of entries indexed before they kept them) apply.
+ */
+export const PATIENT_OWNERSHIP: OwnershipRule = { ownerType: 'Patient', params: (type) => (NOT_OWNED.has(type) ? [] : patientCompartmentParams(type)) };
 
 /** The owners of a resource under `rule`; `referencesThrough(param)` lists where a reference parameter points. */
 export function ownersOf(

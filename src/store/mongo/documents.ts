@@ -125,13 +125,17 @@ const INDEXES: Record<string, IndexDescription[]> = {
   [ENTRIES]: [
     { name: 'owner', key: { owner: 1 } },
     { name: 'by_resource', key: { resourceType: 1, id: 1, versionId: 1 } },
-    { name: 'value', key: { resourceType: 1, param: 1, v0: 1, s0: 1 } },
-    { name: 'value_by_patient', key: { resourceType: 1, param: 1, v0: 1, patient: 1 } },
+    // One value index, with the entry's patient (set when its resource has exactly one) before
+    // the system: "code X of these patients" is a seek per patient, and no entry is indexed twice.
+    { name: 'value_patient', key: { resourceType: 1, param: 1, v0: 1, patient: 1, s0: 1 } },
     { name: 'text', key: { resourceType: 1, param: 1, t0: 1 } },
     { name: 'low', key: { resourceType: 1, param: 1, l0: 1 } },
     { name: 'high', key: { resourceType: 1, param: 1, h0: 1 } },
   ],
 };
+
+/** Indexes earlier releases made that the ones above replace. */
+const REPLACED: Record<string, string[]> = { [ENTRIES]: ['value'] };
 
 /**
  * Idempotent: creating an index that already exists with the same definition is a no-op.
@@ -141,5 +145,9 @@ const INDEXES: Record<string, IndexDescription[]> = {
 export async function ensureIndexes(db: Db): Promise<void> {
   for (const [collection, indexes] of Object.entries(INDEXES)) {
     for (const index of indexes) await db.collection(collection).createIndexes([index]);
+  }
+  for (const [collection, names] of Object.entries(REPLACED)) {
+    const existing = new Set((await db.collection(collection).listIndexes().toArray()).map((index) => index.name as string));
+    for (const name of names) if (existing.has(name)) await db.collection(collection).dropIndex(name);
   }
 }

@@ -4,8 +4,8 @@ import type { OwnershipRule } from '../port.js';
  * The embedded store's tables. Bodies live once, in resource_version; resource_current is a
  * narrow pointer table (newest version per resource, with its precomputed sort keys as JSON)
  * that searches filter and page through; search_index holds the normalised search values of
- * current versions (up to three components each, for composites); resource_patient the
- * patients each current resource belongs to.
+ * current versions (up to three components each, for composites) with the patient of each
+ * resource that has one; resource_patient the patients of each resource that has several.
  */
 export const SCHEMA_VERSION = 7;
 
@@ -40,9 +40,11 @@ DROP INDEX IF EXISTS search_index_high;
 `;
 
 /**
- * Whose record each current resource is (ResourceIndex.patients), a row per patient: keyed by
- * resource, as every write replaces a resource's rows (by patient, an AuditEvent's reindex
- * scanned the rows of every AuditEvent), and found by patient through resource_patient_by_patient.
+ * The patients of resources that belong to several (ResourceIndex.patients, a row each): rare,
+ * so narrow and cheap. A resource of exactly one patient has none here: its entries carry that
+ * patient (search_index.patient), and among them is the compartment reference that names it.
+ * Keyed by resource, as every write replaces a resource's rows; found by patient through
+ * resource_patient_by_patient.
  */
 const RESOURCE_PATIENT = `
 CREATE TABLE IF NOT EXISTS resource_patient (
@@ -55,8 +57,10 @@ CREATE TABLE IF NOT EXISTS resource_patient (
 /**
  * From version 6, as statements to run in order: the patients of each resource, derived from
  * its stored entries by the rule the indexer applies (`ownerType` resources are their own;
- * others belong to the `ownerType` targets of their `params` entries). SCHEMA then adds the
- * index on the new column.
+ * others belong to the `ownerType` targets of their `params` entries), into the entries of
+ * resources with one patient and resource_patient for those with several. The value index is
+ * dropped first (the update would otherwise rewrite it row by row); SCHEMA creates it again,
+ * with the patient.
  */
 export function migrateFrom6(rule: OwnershipRule, resourceTypes: string[]): { sql: string; params: unknown[] }[] {
   const owned = resourceTypes
@@ -64,23 +68,32 @@ export function migrateFrom6(rule: OwnershipRule, resourceTypes: string[]): { sq
     .map((type) => {
       const names = rule.params(type);
       return {
-        sql: `INSERT OR IGNORE INTO resource_patient (resource_type, patient, id)
-          SELECT resource_type, v0, id FROM search_index
+        sql: `INSERT OR IGNORE INTO temp.migrate_owner (resource_type, id, patient)
+          SELECT resource_type, id, v0 FROM search_index
           WHERE resource_type = ? AND param IN (${names.map(() => '?').join(', ')}) AND s0 = ? AND v0 IS NOT NULL`,
         params: [type, ...names, rule.ownerType],
       };
     });
   return [
+    { sql: 'DROP INDEX IF EXISTS search_index_value', params: [] },
     { sql: 'ALTER TABLE search_index ADD COLUMN patient TEXT', params: [] },
     { sql: RESOURCE_PATIENT, params: [] },
-    { sql: 'INSERT INTO resource_patient (resource_type, patient, id) SELECT resource_type, id, id FROM resource_current WHERE resource_type = ? AND deleted = 0', params: [rule.ownerType] },
+    { sql: 'CREATE TEMP TABLE migrate_owner (resource_type TEXT, id TEXT, patient TEXT, PRIMARY KEY (resource_type, id, patient)) WITHOUT ROWID', params: [] },
+    { sql: 'INSERT INTO temp.migrate_owner (resource_type, id, patient) SELECT resource_type, id, id FROM resource_current WHERE resource_type = ? AND deleted = 0', params: [rule.ownerType] },
     ...owned,
     {
       sql: `UPDATE search_index SET patient = o.patient
-        FROM (SELECT resource_type, id, MIN(patient) AS patient FROM resource_patient GROUP BY resource_type, id HAVING COUNT(*) = 1) o
+        FROM (SELECT resource_type, id, MIN(patient) AS patient FROM temp.migrate_owner GROUP BY resource_type, id HAVING COUNT(*) = 1) o
         WHERE search_index.resource_type = o.resource_type AND search_index.id = o.id`,
       params: [],
     },
+    {
+      sql: `INSERT INTO resource_patient (resource_type, id, patient)
+        SELECT resource_type, id, patient FROM temp.migrate_owner
+        WHERE (resource_type, id) IN (SELECT resource_type, id FROM temp.migrate_owner GROUP BY resource_type, id HAVING COUNT(*) > 1)`,
+      params: [],
+    },
+    { sql: 'DROP TABLE temp.migrate_owner', params: [] },
   ];
 }
 
@@ -125,8 +138,12 @@ CREATE TABLE IF NOT EXISTS search_index (
 ) WITHOUT ROWID;
 -- Clustered by owner, so a resource's entries share pages; each lookup index is partial, so an
 -- entry is written only into the indexes that can find it (tokens never into the date ones).
--- Everything searched by text (codes, folded strings, display texts, URLs) is in v0.
-CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, param, v0, s0) WHERE v0 IS NOT NULL;
+-- Everything searched by text (codes, folded strings, display texts, URLs) is in v0. Each entry
+-- carries its resource's patient when there is exactly one (NULL for none or several, so an
+-- entry is never repeated per patient): "code X of these patients" is a seek per patient in this
+-- one index, and s0 after it is still checked in the index. A resource of one patient is found
+-- by patient through the entry of its compartment reference (v0 = patient).
+CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, param, v0, patient, s0) WHERE v0 IS NOT NULL;
 -- Ranges (dates, numbers, quantities) by width class (wc, see widthClass) then low bound: a
 -- range test is one bounded scan of l0 per class present, whatever its prefix. m = 1 marks the
 -- range entries of a resource with several for the same parameter: criteria ANDed on one
@@ -134,12 +151,7 @@ CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, pa
 CREATE INDEX IF NOT EXISTS search_index_range ON search_index (resource_type, param, wc, l0, h0) WHERE wc IS NOT NULL;
 CREATE INDEX IF NOT EXISTS search_index_multi ON search_index (resource_type, param, l0, h0) WHERE m = 1;
 
--- An entry carries its resource's patient when there is exactly one (NULL for none or several,
--- so entries are never repeated per patient: an AuditEvent can name hundreds), and
--- search_index_patient finds "code X of these patients" with a seek per patient; s0 after the
--- patient so that a system is checked in the index (a row lookup each made it 20 times slower).
 ${RESOURCE_PATIENT}
 CREATE INDEX IF NOT EXISTS resource_patient_by_patient ON resource_patient (resource_type, patient);
-CREATE INDEX IF NOT EXISTS search_index_patient ON search_index (resource_type, param, v0, patient, s0) WHERE v0 IS NOT NULL;
 
 `;

@@ -1,4 +1,4 @@
-import type { FieldTest, SearchCriterion, SearchCursor, SearchQuery, SortSpec } from '../port.js';
+import type { FieldTest, OwnershipRule, SearchCriterion, SearchCursor, SearchQuery, SortSpec } from '../port.js';
 
 /**
  * Translates the search IR to parameterised SQL over resource_current (alias per level) and
@@ -29,7 +29,10 @@ class Compiler {
    * ids'), so a list built once beats a check on each row; otherwise the first rows in id
    * order fill the page and few rows are ever checked.
    */
-  constructor(private readonly exhaustive: boolean) {}
+  constructor(
+    private readonly exhaustive: boolean,
+    private readonly ownership: OwnershipRule | undefined,
+  ) {}
 
   alias(prefix: string): string {
     return `${prefix}${this.aliases++}`;
@@ -209,43 +212,63 @@ class Compiler {
     };
   }
 
-  /** The resources of `types` that belong to one of `patients`, from resource_patient. */
+  /**
+   * The resources of `types` that belong to one of `patients`: those of one patient by the
+   * entry of their compartment reference, which names it and carries it (v0 = patient, one
+   * seek per parameter and patient in the value index); those of several from resource_patient.
+   */
   private patientIn(patients: string[], c: string, types: string[]): Fragment {
     if (patients.length === 0 || types.length === 0) return { sql: '0', params: [] };
-    const o = this.alias('o');
-    const list = patients.map(() => '?').join(', ');
-    if (types.length === 1) {
-      const ids = { sql: `SELECT ${o}.id FROM resource_patient ${o} WHERE ${o}.resource_type = ? AND ${o}.patient IN (${list})`, params: [types[0], ...patients] };
+    const rule = this.ownership;
+    if (!rule) throw new Error('a search by patient needs the rule that says whose record a resource is (SqliteStoreOptions.ownership)');
+    const list = idList(patients);
+    const perType = types.map((type) => {
+      if (type === rule.ownerType) return { type, sql: `SELECT value AS id FROM json_each(?)`, params: list.params };
+      const params = rule.params(type);
+      if (params.length === 0) return { type, sql: 'SELECT NULL WHERE 0', params: [] };
+      const e = this.alias('e');
+      const o = this.alias('o');
+      return {
+        type,
+        sql: `SELECT ${e}.id FROM search_index ${e} INDEXED BY search_index_value
+              WHERE ${e}.resource_type = ? AND ${e}.param IN (${params.map(() => '?').join(', ')}) AND ${e}.v0 IN (${list.sql}) AND ${e}.patient = ${e}.v0 AND ${e}.s0 = ?
+              UNION ALL SELECT ${o}.id FROM resource_patient ${o} WHERE ${o}.resource_type = ? AND ${o}.patient IN (${list.sql})`,
+        params: [type, ...params, ...list.params, rule.ownerType, type, ...list.params],
+      };
+    });
+    if (perType.length === 1) {
+      const ids = { sql: perType[0]!.sql, params: perType[0]!.params };
+      // The owners themselves are a list of ids, not of current resources: no `ids` to count.
+      if (types[0] === rule.ownerType) return { sql: `${c}.id IN (${ids.sql})`, params: ids.params };
       return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
     }
     return {
-      sql: `(${c}.resource_type, ${c}.id) IN (SELECT ${o}.resource_type, ${o}.id FROM resource_patient ${o}
-            WHERE ${o}.resource_type IN (${types.map(() => '?').join(', ')}) AND ${o}.patient IN (${list}))`,
-      params: [...types, ...patients],
+      sql: `(${perType.map((f) => `(${c}.resource_type = ? AND ${c}.id IN (${f.sql}))`).join(' OR ')})`,
+      params: perType.flatMap((f) => [f.type, ...f.params]),
     };
   }
 
   /**
    * An entry criterion and "belongs to one of `patients`" together: the entries of resources
-   * with one patient are sought by value then patient (search_index_patient); those with none
-   * or several (their entries carry no patient, rare) are checked against resource_patient.
+   * with one patient are sought by value then patient in the value index; those with none or
+   * several (their entries carry no patient, rare) are checked against resource_patient.
    */
   private entryOfPatients(criterion: Extract<SearchCriterion, { kind: 'entry' }>, patients: string[], c: string, types: string[]): Fragment {
     if (patients.length === 0) return { sql: '0', params: [] };
-    const list = patients.map(() => '?').join(', ');
+    const list = idList(patients);
     const typeTest = (e: string) => (types.length === 1 ? `${e}.resource_type = ?` : `${e}.resource_type IN (${types.map(() => '?').join(', ')})`);
     const branch = (single: boolean) => {
       const e = this.alias('e');
       const o = this.alias('o');
       const match = this.entryMatch(criterion.param, criterion.anyOf, e);
       const owner = single
-        ? { sql: `${e}.patient IN (${list})`, params: patients }
+        ? { sql: `${e}.patient IN (${list.sql})`, params: list.params }
         : {
-            sql: `${e}.patient IS NULL AND EXISTS (SELECT 1 FROM resource_patient ${o} WHERE ${o}.resource_type = ${e}.resource_type AND ${o}.id = ${e}.id AND ${o}.patient IN (${list}))`,
-            params: patients,
+            sql: `${e}.patient IS NULL AND EXISTS (SELECT 1 FROM resource_patient ${o} WHERE ${o}.resource_type = ${e}.resource_type AND ${o}.id = ${e}.id AND ${o}.patient IN (${list.sql}))`,
+            params: list.params,
           };
       return {
-        sql: `SELECT ${types.length === 1 ? '' : `${e}.resource_type, `}${e}.id FROM search_index ${e} INDEXED BY search_index_patient
+        sql: `SELECT ${types.length === 1 ? '' : `${e}.resource_type, `}${e}.id FROM search_index ${e} INDEXED BY search_index_value
               WHERE ${typeTest(e)} AND ${match.sql} AND ${owner.sql}`,
         params: [...types, ...match.params, ...owner.params],
       };
@@ -321,6 +344,15 @@ function readsResourceRow(criterion: SearchCriterion): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * A list of ids as one bound JSON parameter: the SQL text (so the statement prepared once and
+ * cached by it) is the same however many ids, and no text of hundreds of placeholders is built
+ * and hashed per query.
+ */
+function idList(ids: string[]): Fragment {
+  return { sql: 'SELECT value FROM json_each(?)', params: [JSON.stringify(ids)] };
 }
 
 /** Whether every alternative names the entry's value (first component) outright: an index seek, not a scan. */
@@ -450,8 +482,8 @@ function baseWhere(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, compiler
   };
 }
 
-export function compileSearch(query: SearchQuery): Fragment & { keyCount: number } {
-  const compiler = new Compiler(query.sort.length > 0);
+export function compileSearch(query: SearchQuery, ownership?: OwnershipRule): Fragment & { keyCount: number } {
+  const compiler = new Compiler(query.sort.length > 0, ownership);
   const where = baseWhere(query, compiler);
   const keys = query.sort.map((s) => sortKey(s, 'c'));
   const conditions = [where];
@@ -477,13 +509,13 @@ export function compileSearch(query: SearchQuery): Fragment & { keyCount: number
   };
 }
 
-export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Fragment {
+export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, ownership?: OwnershipRule): Fragment {
   const types = query.resourceTypes;
   if (types.length === 1 && !query.where.some(readsResourceRow)) {
     // A criterion selecting by its entries: count the distinct owners of those entries that
     // pass the others, without a look at resource_current (search_index holds entries of
     // current, non-deleted resources only).
-    const parts = new Compiler(true).parts(query.where, 'c', types);
+    const parts = new Compiler(true, ownership).parts(query.where, 'c', types);
     const first = parts.findIndex((p) => p.ids);
     if (first >= 0) {
       const ids = parts[first]!.ids!;
@@ -498,6 +530,6 @@ export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>
       };
     }
   }
-  const where = baseWhere(query, new Compiler(true));
+  const where = baseWhere(query, new Compiler(true, ownership));
   return { sql: `SELECT COUNT(*) AS n FROM resource_current c WHERE ${where.sql}`, params: where.params };
 }

@@ -45,8 +45,9 @@ export interface SqliteStoreOptions {
   /** This connection's page cache (default 32 MB). */
   cacheMB?: number;
   /**
-   * How the layers above derive a resource's patients from its entries: needed to migrate a
-   * file of schema 6 or older (whose entries carry no patients); such a file is refused without.
+   * How the layers above derive a resource's patients from its entries: needed to search by
+   * patient (a resource of one patient is found through its compartment reference) and to
+   * migrate a file of schema 6 or older (whose entries carry no patients; refused without).
    */
   ownership?: OwnershipRule;
 }
@@ -118,6 +119,8 @@ export class SqliteStore implements ResourceStore {
   /** Checkpoints on a thread of its own (file databases only; a worker's store nudges its sharer's). */
   private readonly checkpointer: Checkpointer | undefined;
   private readonly checkpoints: Pick<Checkpointer, 'nudge'> | undefined;
+  /** Whose record a resource is: for searches by patient (and migrations). */
+  private readonly ownership: OwnershipRule | undefined;
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -133,6 +136,7 @@ export class SqliteStore implements ResourceStore {
     // connection checkpoints only what is left when the WAL has grown to 20,000 pages (80 MB), so
     // that the WAL can start over (and as the fallback, should the worker not run).
     this.db.pragma('wal_autocheckpoint = 20000');
+    this.ownership = options.ownership;
     this.checkSchemaVersion(options.ownership);
     this.db.exec(SCHEMA);
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
@@ -210,10 +214,11 @@ export class SqliteStore implements ResourceStore {
     }
     if (!index) return;
     const entries = index.entries;
-    for (const patient of index.patients) this.insertPatient.run(resourceType, patient, id);
-    // The patient of every entry, when there is exactly one (see the schema).
+    // The patient of every entry when there is exactly one; rows of resource_patient only for
+    // several (see the schema).
     const patients = new Set(index.patients);
     const owner = patients.size === 1 ? index.patients[0]! : null;
+    if (patients.size > 1) for (const patient of patients) this.insertPatient.run(resourceType, patient, id);
     // Parameters with more than one range entry here (their entries get m = 1).
     const ranges = new Map<string, number>();
     for (const entry of entries) {
@@ -394,7 +399,7 @@ export class SqliteStore implements ResourceStore {
 
   async search(query: SearchQuery): Promise<SearchHit[]> {
     if (query.limit <= 0 || query.resourceTypes.length === 0) return [];
-    const { sql, params, keyCount } = compileSearch(query);
+    const { sql, params, keyCount } = compileSearch(query, this.ownership);
     const rows = this.statement(sql).all(...params) as (VersionRow & Record<string, string | number | null>)[];
     const hits = rows.map((row) => ({
       version: toStored(row),
@@ -406,7 +411,7 @@ export class SqliteStore implements ResourceStore {
 
   async count(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Promise<number> {
     if (query.resourceTypes.length === 0) return 0;
-    const { sql, params } = compileCount(query);
+    const { sql, params } = compileCount(query, this.ownership);
     return (this.statement(sql).get(...params) as { n: number }).n;
   }
 
