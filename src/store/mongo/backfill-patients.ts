@@ -25,7 +25,7 @@ export async function backfillPatients(db: Db, rule: OwnershipRule): Promise<num
     await Promise.all(
       pointers.map(async (pointer) => {
         const patients = pointer.deleted ? [] : await patientsOf(pointer, rule, entries);
-        const patient = entryPatient(patients);
+        const patient = entryPatient(patients, pointer.id);
         if (patient !== undefined) await entries.updateMany({ owner: pointer.versionKey }, { $set: { patient } });
         await versions.updateOne({ _id: pointer.versionKey, patients: { $exists: false } }, { $set: { patients } });
         // Only if the pointer still names that version: a newer write has brought its own.

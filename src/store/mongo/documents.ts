@@ -90,12 +90,15 @@ export function storedSortKeys(index: ResourceIndex | undefined): StoredSortKeys
 
 export const slotField = (field: keyof IndexValue, slot: 0 | 1 | 2): SlotField => `${SLOT_FIELDS[field]}${slot}`;
 
-/** The patient every entry of a resource with these patients carries: the one, if exactly one. */
-export const entryPatient = (patients: string[]): string | undefined => (new Set(patients).size === 1 ? patients[0] : undefined);
+/**
+ * The patient every entry of resource `id` with these patients carries: the one, if exactly one
+ * and not the resource itself (a Patient is its own).
+ */
+export const entryPatient = (patients: string[], id: string): string | undefined => (new Set(patients).size === 1 && patients[0] !== id ? patients[0] : undefined);
 
 export function entryDocuments(owner: VersionDocument, index: ResourceIndex | undefined): EntryDocument[] {
   const { resourceType, id, versionId, _id } = owner;
-  const patient = entryPatient(index?.patients ?? []);
+  const patient = entryPatient(index?.patients ?? [], id);
   return (index?.entries ?? []).map(({ param, values }) => {
     const entry: EntryDocument = { resourceType, id, versionId, owner: _id, param, ...(patient !== undefined && { patient }) };
     values.forEach((value, slot) => {

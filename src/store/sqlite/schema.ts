@@ -79,7 +79,6 @@ export function migrateFrom6(rule: OwnershipRule, resourceTypes: string[]): { sq
     { sql: 'ALTER TABLE search_index ADD COLUMN patient TEXT', params: [] },
     { sql: RESOURCE_PATIENT, params: [] },
     { sql: 'CREATE TEMP TABLE migrate_owner (resource_type TEXT, id TEXT, patient TEXT, PRIMARY KEY (resource_type, id, patient)) WITHOUT ROWID', params: [] },
-    { sql: 'INSERT INTO temp.migrate_owner (resource_type, id, patient) SELECT resource_type, id, id FROM resource_current WHERE resource_type = ? AND deleted = 0', params: [rule.ownerType] },
     ...owned,
     {
       sql: `UPDATE search_index SET patient = o.patient
@@ -140,9 +139,10 @@ CREATE TABLE IF NOT EXISTS search_index (
 -- entry is written only into the indexes that can find it (tokens never into the date ones).
 -- Everything searched by text (codes, folded strings, display texts, URLs) is in v0. Each entry
 -- carries its resource's patient when there is exactly one (NULL for none or several, so an
--- entry is never repeated per patient): "code X of these patients" is a seek per patient in this
--- one index, and s0 after it is still checked in the index. A resource of one patient is found
--- by patient through the entry of its compartment reference (v0 = patient).
+-- entry is never repeated per patient, and for a Patient, which is its own): "code X of these
+-- patients" is a seek per patient in this one index, and s0 after it is still checked in the
+-- index. A resource of one patient is found by patient through the entry of its compartment
+-- reference (v0 = patient).
 CREATE INDEX IF NOT EXISTS search_index_value ON search_index (resource_type, param, v0, patient, s0) WHERE v0 IS NOT NULL;
 -- Ranges (dates, numbers, quantities) by width class (wc, see widthClass) then low bound: a
 -- range test is one bounded scan of l0 per class present, whatever its prefix. m = 1 marks the

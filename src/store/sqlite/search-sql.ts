@@ -292,7 +292,9 @@ class Compiler {
    */
   parts(criteria: SearchCriterion[], c: string, types: string[]): Fragment[] {
     const parts: Fragment[] = [];
-    const patients = criteria.find((x): x is Extract<SearchCriterion, { kind: 'patient' }> => x.kind === 'patient');
+    const found = criteria.find((x): x is Extract<SearchCriterion, { kind: 'patient' }> => x.kind === 'patient');
+    // Not for the owners themselves (Patients), whose entries carry no patient: their ids are the list.
+    const patients = found && this.ownership && !types.includes(this.ownership.ownerType) ? found : undefined;
     const joined = patients && criteria.find((x): x is Extract<SearchCriterion, { kind: 'entry' }> => x.kind === 'entry' && !x.filter && seeksByValue(x.anyOf));
     if (patients && joined) {
       parts.push(this.entryOfPatients(joined, patients.ids, c, types));

@@ -214,10 +214,11 @@ export class SqliteStore implements ResourceStore {
     }
     if (!index) return;
     const entries = index.entries;
-    // The patient of every entry when there is exactly one; rows of resource_patient only for
-    // several (see the schema).
+    // The patient of every entry when there is exactly one, other than the resource itself (a
+    // Patient is its own: its id says so); rows of resource_patient only for several (see the
+    // schema).
     const patients = new Set(index.patients);
-    const owner = patients.size === 1 ? index.patients[0]! : null;
+    const owner = patients.size === 1 && index.patients[0] !== id ? index.patients[0]! : null;
     if (patients.size > 1) for (const patient of patients) this.insertPatient.run(resourceType, patient, id);
     // Parameters with more than one range entry here (their entries get m = 1).
     const ranges = new Map<string, number>();
