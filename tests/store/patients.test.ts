@@ -55,6 +55,10 @@ describeEachStore('ResourceStore patients', (open) => {
     expect(await find(ofPatients('nobody'), codeIs('code', 'x'))).toEqual([]);
     expect(await find(codeIs('code', 'x'))).toEqual(['o1', 'o2', 'o4', 'o5']);
     expect(await store.count({ resourceTypes: ['Patient'], where: [ofPatients('p2', 'p3', 'nobody')] })).toBe(2);
+    // Types outside any patient's record (no compartment parameter) belong to nobody.
+    await put('Organization', 'org1', [], token('name', null, 'x'));
+    expect(await store.count({ resourceTypes: ['Organization'], where: [ofPatients('p1')] })).toBe(0);
+    expect(ids(await store.search({ resourceTypes: ['Organization'], where: [ofPatients('p1'), codeIs('name', 'x')], sort: [], limit: 10 }))).toEqual([]);
   });
 
   it('counts what it finds, each resource once, whatever the mix of criteria', async () => {

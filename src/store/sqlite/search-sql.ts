@@ -225,7 +225,7 @@ class Compiler {
     const perType = types.map((type) => {
       if (type === rule.ownerType) return { type, sql: `SELECT value AS id FROM json_each(?)`, params: list.params };
       const params = rule.params(type);
-      if (params.length === 0) return { type, sql: 'SELECT NULL WHERE 0', params: [] };
+      if (params.length === 0) return { type, sql: 'SELECT NULL AS id WHERE 0', params: [] };
       const e = this.alias('e');
       const o = this.alias('o');
       return {
