@@ -38,8 +38,9 @@ class Compiler {
     return `${prefix}${this.aliases++}`;
   }
 
-  test(t: FieldTest, e: string): Fragment {
-    const col = `${e}.${COLUMN[t.field]}${t.slot}`;
+  /** `own`: a test on one resource's own entries, found by its key (see `ownEntries`). */
+  test(t: FieldTest, e: string, own = false): Fragment {
+    const col = `${own ? '+' : ''}${e}.${COLUMN[t.field]}${t.slot}`;
     switch (t.op) {
       case 'isNull':
         return { sql: `${col} IS NULL`, params: [] };
@@ -57,19 +58,19 @@ class Compiler {
     }
   }
 
-  private entryMatch(param: string, anyOf: FieldTest[][], e: string): Fragment {
+  private entryMatch(param: string, anyOf: FieldTest[][], e: string, own = false): Fragment {
     // Tests every alternative shares are hoisted out of the OR, where an index can use them.
     const key = (t: FieldTest) => JSON.stringify(t);
     const shared = anyOf.length > 1 ? sharedTests(anyOf) : [];
     const sharedKeys = new Set(shared.map(key));
-    const common = shared.map((t) => this.test(t, e));
+    const common = shared.map((t) => this.test(t, e, own));
     const alternatives = anyOf.map((tests) => {
-      const parts = tests.filter((t) => !sharedKeys.has(key(t))).map((t) => this.test(t, e));
+      const parts = tests.filter((t) => !sharedKeys.has(key(t))).map((t) => this.test(t, e, own));
       return { sql: parts.length ? parts.map((p) => p.sql).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
     });
     const or = alternatives.length ? alternatives.map((a) => `(${a.sql})`).join(' OR ') : '0';
     return {
-      sql: `${e}.param = ?${common.map((c) => ` AND ${c.sql}`).join('')} AND (${or})`,
+      sql: `${own ? '+' : ''}${e}.param = ?${common.map((c) => ` AND ${c.sql}`).join('')} AND (${or})`,
       params: [param, ...common.flatMap((c) => c.params), ...alternatives.flatMap((a) => a.params)],
     };
   }
@@ -95,11 +96,12 @@ class Compiler {
         };
       case 'entry': {
         const e = this.alias('e');
-        const match = this.entryMatch(criterion.param, criterion.anyOf, e);
         if (criterion.filter) {
           // Correlated: a look at this row's own entries (the primary key), no list to build.
-          return { sql: `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND ${match.sql})`, params: match.params };
+          const own = this.entryMatch(criterion.param, criterion.anyOf, e, true);
+          return { sql: `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND ${own.sql})`, params: own.params };
         }
+        const match = this.entryMatch(criterion.param, criterion.anyOf, e);
         if (rangeBounds(criterion.anyOf)) return this.rangeGroup([criterion], c, types);
         const owner = ownedBy(c, e, types);
         const fragment: Fragment = { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
@@ -110,7 +112,7 @@ class Compiler {
       }
       case 'missing': {
         const e = this.alias('e');
-        const exists = `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND ${e}.param = ?)`;
+        const exists = `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND +${e}.param = ?)`;
         return { sql: criterion.missing ? `NOT ${exists}` : exists, params: [criterion.param] };
       }
       case 'not': {
