@@ -356,8 +356,16 @@ function readsResourceRow(criterion: SearchCriterion): boolean {
  * and hashed per query.
  */
 function idList(ids: string[]): Fragment {
-  return { sql: 'SELECT value FROM json_each(?)', params: [JSON.stringify(ids)] };
+  let json = idLists.get(ids);
+  if (json === undefined) {
+    json = JSON.stringify(ids);
+    idLists.set(ids, json);
+  }
+  return { sql: 'SELECT value FROM json_each(?)', params: [json] };
 }
+
+/** A list's JSON by the list: one request's search and count name its patients several times. */
+const idLists = new WeakMap<string[], string>();
 
 /** Whether every alternative names the entry's value (first component) outright: an index seek, not a scan. */
 function seeksByValue(anyOf: FieldTest[][]): boolean {
