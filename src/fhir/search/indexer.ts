@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import fhirpath from 'fhirpath';
 import type { IndexEntry, IndexValue, ResourceIndex, SortKey } from '../../store/port.js';
 import { normalise } from './normalize.js';
-import { searchParameterByUrl, searchParameters, splitUnion, type SearchParameterDef } from './registry.js';
+import { searchParameterByUrl, searchParameters, splitUnion, unionOf, type SearchParameterDef } from './registry.js';
 import { compileRelativePath, compileSimplePath } from './simple-path.js';
 
 /**
@@ -228,6 +228,21 @@ function compileComposite(def: SearchParameterDef, resourceType: string, general
 
 const compiledByType = new Map<string, CompiledParameter[]>();
 const compiledGeneralByType = new Map<string, CompiledParameter[]>();
+/** Per type: the parameters indexed as others taken together, with those others (for sort keys). */
+const unionsByType = new Map<string, { code: string; parts: readonly string[] }[]>();
+
+function unionsOf(resourceType: string): { code: string; parts: readonly string[] }[] {
+  let unions = unionsByType.get(resourceType);
+  if (!unions) {
+    unions = [];
+    for (const def of searchParameters(resourceType).values()) {
+      const parts = unionOf(resourceType, def.code);
+      if (parts && def.type !== 'composite') unions.push({ code: def.code, parts });
+    }
+    unionsByType.set(resourceType, unions);
+  }
+  return unions;
+}
 
 function compiledParameters(resourceType: string, general = false): CompiledParameter[] {
   const cache = general ? compiledGeneralByType : compiledByType;
@@ -236,6 +251,8 @@ function compiledParameters(resourceType: string, general = false): CompiledPara
   compiled = [];
   for (const def of searchParameters(resourceType).values()) {
     if (!def.expression || BUILT_IN.has(def.code) || def.type === 'special') continue;
+    // Its entries would repeat those of the parameters it is a union of (see unionOf).
+    if (unionOf(resourceType, def.code)) continue;
     if (def.type === 'composite') {
       const composite = compileComposite(def, resourceType, general);
       if (composite) compiled.push({ def, ...composite });
@@ -384,6 +401,16 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     if (values.length === 0) entries.push({ param: parameter.def.code, values: [{}] });
     const key = sortKeyOf(parameter.def, values);
     if (key) sortKeys[parameter.def.code] = key;
+  }
+  // A union's values are its parts' values together: its sort key spans theirs.
+  for (const { code, parts } of unionsOf(resource.resourceType)) {
+    let key: SortKey | undefined;
+    for (const part of parts) {
+      const k = sortKeys[part];
+      if (!k) continue;
+      key = key ? { min: k.min < key.min ? k.min : key.min, max: k.max > key.max ? k.max : key.max } : { ...k };
+    }
+    if (key) sortKeys[code] = key;
   }
   if (options.derived) entries.push(...options.derived(resource));
   return { entries, sortKeys };
