@@ -83,9 +83,16 @@ export class StagingStore implements ResourceStore {
     return staged ? this.body(staged) : this.base.readVersion(resourceType, id, versionId);
   }
 
+  /** The newest version's number and time, staged or stored (a write needs no body). */
+  private async head(resourceType: string, id: string): Promise<Omit<StoredVersion, 'body'> | undefined> {
+    const versions = this.staged.get(key(resourceType, id));
+    if (versions) return versions[versions.length - 1]!.version;
+    return this.base.readHead ? this.base.readHead(resourceType, id) : this.base.readCurrent(resourceType, id);
+  }
+
   async write(request: WriteRequest): Promise<StoredVersion> {
     const { resourceType, id } = request;
-    const current = await this.readCurrent(resourceType, id);
+    const current = await this.head(resourceType, id);
     const seen = current?.versionId ?? null;
     if (request.expectedVersion !== undefined && request.expectedVersion !== seen) {
       throw new VersionConflictError(resourceType, id, seen);
