@@ -49,6 +49,20 @@ function entry(param: string, anyOf: Alternatives): SearchCriterion {
   return { kind: 'entry', param, anyOf };
 }
 
+/**
+ * Entries derived from a value that may be there without it (a reference by identifier only,
+ * a concept with text only): such an element is present through them, with no entry of its own.
+ */
+const DERIVED_ALONE: Partial<Record<string, string[]>> = { token: ['text'], reference: ['identifier'] };
+
+function missingCriterion(def: SearchParameterDef, missing: boolean): SearchCriterion {
+  const names = [def.code, ...(DERIVED_ALONE[def.type] ?? []).map((suffix) => `${def.code}:${suffix}`)];
+  const each = names.map((param): SearchCriterion => ({ kind: 'missing', param, missing }));
+  if (each.length === 1) return each[0]!;
+  // Missing: no entry under any of the names; present: an entry under one of them.
+  return missing ? { kind: 'or', anyOf: [each] } : { kind: 'or', anyOf: each.map((c) => [c]) };
+}
+
 export function parseMissing(value: string, name: string): boolean {
   if (value !== 'true' && value !== 'false') throw badRequest(`Parameter '${name}:missing' takes true or false`, [name]);
   return value === 'true';
@@ -177,9 +191,11 @@ function onIndexedParameters(resourceType: string, criterion: SearchCriterion): 
       return alternatives.length === 1 ? alternatives[0]![0]! : { kind: 'or', anyOf: alternatives };
     }
     case 'missing': {
-      const parts = unionOf(resourceType, criterion.param);
+      const colon = criterion.param.indexOf(':');
+      const parts = unionOf(resourceType, colon < 0 ? criterion.param : criterion.param.slice(0, colon));
       if (!parts) return criterion;
-      const each = parts.map((part): SearchCriterion => ({ kind: 'missing', param: part, missing: criterion.missing }));
+      const suffix = colon < 0 ? '' : criterion.param.slice(colon);
+      const each = parts.map((part): SearchCriterion => ({ kind: 'missing', param: `${part}${suffix}`, missing: criterion.missing }));
       // Missing when every part is; present when some part is.
       return criterion.missing ? { kind: 'or', anyOf: [each] } : { kind: 'or', anyOf: each.map((c) => [c]) };
     }
@@ -200,7 +216,7 @@ async function criterionAsNamed(resourceType: string, name: string, rawValue: st
   const values = splitUnescaped(rawValue, ',').filter((v) => v !== '');
   if (values.length === 0) throw badRequest(`Parameter '${name}' has no value`, [name]);
 
-  if (modifier === 'missing') return { kind: 'missing', param: code, missing: parseMissing(rawValue, name) };
+  if (modifier === 'missing') return missingCriterion(def, parseMissing(rawValue, name));
   if (chain !== undefined) return chainCriterion(resourceType, def, name, modifier, chain, rawValue, context, depth);
 
   if (code === '_id') {

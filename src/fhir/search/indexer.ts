@@ -397,8 +397,9 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     if (derived) for (const entry of distinctEntries(derived)) entries.push(entry);
     for (const v of distinctValues(values)) entries.push({ param: code, values: [v] });
     // The element is there but holds nothing searchable (a contained or display-only reference):
-    // an empty entry records that it is present, for :missing.
-    if (values.length === 0) entries.push({ param: parameter.def.code, values: [{}] });
+    // an empty entry records that it is present, for :missing (which also counts derived entries:
+    // a reference by identifier only is present through its `:identifier` entry).
+    if (values.length === 0 && !derived) entries.push({ param: parameter.def.code, values: [{}] });
     const key = sortKeyOf(parameter.def, values);
     if (key) sortKeys[parameter.def.code] = key;
   }
