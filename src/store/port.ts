@@ -212,6 +212,8 @@ export interface ResourceStore {
   /** The newest version, tombstone included; undefined if the resource never existed. */
   readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined>;
   readVersion(resourceType: string, id: string, versionId: number): Promise<StoredVersion | undefined>;
+  /** What readCurrent says of the newest version, without its body (optional: cheaper where a store can). */
+  readHead?(resourceType: string, id: string): Promise<Omit<StoredVersion, 'body'> | undefined>;
   /** Appends one version atomically; versionId is current + 1 (1 for a new resource). */
   write(request: WriteRequest): Promise<StoredVersion>;
   /**

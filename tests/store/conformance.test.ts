@@ -131,6 +131,18 @@ describeEachStore('ResourceStore conformance', (open) => {
       expect(await store.readCurrent('Patient', 'p1')).toEqual(revived);
     });
 
+    it('readHead, where a store has it, says what readCurrent says without the body', async ({ skip }) => {
+      if (!store.readHead) skip();
+      const withoutBody = ({ body: _body, ...head }: StoredVersion) => head;
+      expect(await store.readHead!('Patient', 'h1')).toBeUndefined();
+      await put('Patient', 'h1');
+      const second = await put('Patient', 'h1');
+      expect(await store.readHead!('Patient', 'h1')).toEqual(withoutBody(second));
+      const tombstone = await remove('Patient', 'h1');
+      expect(await store.readHead!('Patient', 'h1')).toEqual(tombstone);
+      expect(await store.readHead!('Observation', 'h1')).toBeUndefined();
+    });
+
     it('can delete what never existed, as version 1', async () => {
       const tombstone = await remove('Patient', 'ghost');
       expect(tombstone).toMatchObject({ versionId: 1, deleted: true });

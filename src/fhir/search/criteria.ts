@@ -1,6 +1,6 @@
 import type { SearchCriterion } from '../../store/port.js';
 import { FhirError, badRequest } from '../outcome.js';
-import { searchParameterByUrl, searchParameters, type SearchParameterDef } from './registry.js';
+import { searchParameterByUrl, searchParameters, unionOf, type SearchParameterDef } from './registry.js';
 import {
   dateAlternatives,
   instantTests,
@@ -47,6 +47,20 @@ function unsupportedModifier(name: string, modifier: string): FhirError {
 
 function entry(param: string, anyOf: Alternatives): SearchCriterion {
   return { kind: 'entry', param, anyOf };
+}
+
+/**
+ * Entries derived from a value that may be there without it (a reference by identifier only,
+ * a concept with text only): such an element is present through them, with no entry of its own.
+ */
+const DERIVED_ALONE: Partial<Record<string, string[]>> = { token: ['text'], reference: ['identifier'] };
+
+function missingCriterion(def: SearchParameterDef, missing: boolean): SearchCriterion {
+  const names = [def.code, ...(DERIVED_ALONE[def.type] ?? []).map((suffix) => `${def.code}:${suffix}`)];
+  const each = names.map((param): SearchCriterion => ({ kind: 'missing', param, missing }));
+  if (each.length === 1) return each[0]!;
+  // Missing: no entry under any of the names; present: an entry under one of them.
+  return missing ? { kind: 'or', anyOf: [each] } : { kind: 'or', anyOf: each.map((c) => [c]) };
 }
 
 export function parseMissing(value: string, name: string): boolean {
@@ -157,6 +171,44 @@ export function parseName(name: string): ParsedName {
  * has no such parameter (the caller reports it). Throws a 400 for malformed values.
  */
 export async function parameterCriterion(resourceType: string, name: string, rawValue: string, context: CriteriaContext, depth = 0): Promise<SearchCriterion | undefined> {
+  const criterion = await criterionAsNamed(resourceType, name, rawValue, context, depth);
+  return criterion && onIndexedParameters(resourceType, criterion);
+}
+
+/**
+ * A parameter that is a union of others is not indexed under its own name (see unionOf): its
+ * criterion looks at their entries instead. (Chains and _has have done so for their own types.)
+ */
+function onIndexedParameters(resourceType: string, criterion: SearchCriterion): SearchCriterion {
+  switch (criterion.kind) {
+    case 'entry': {
+      const colon = criterion.param.indexOf(':');
+      const parts = unionOf(resourceType, colon < 0 ? criterion.param : criterion.param.slice(0, colon));
+      if (!parts) return criterion;
+      // Derived entries (`:text`) are named after their parameter.
+      const suffix = colon < 0 ? '' : criterion.param.slice(colon);
+      const alternatives = parts.map((part): SearchCriterion[] => [{ ...criterion, param: `${part}${suffix}` }]);
+      return alternatives.length === 1 ? alternatives[0]![0]! : { kind: 'or', anyOf: alternatives };
+    }
+    case 'missing': {
+      const colon = criterion.param.indexOf(':');
+      const parts = unionOf(resourceType, colon < 0 ? criterion.param : criterion.param.slice(0, colon));
+      if (!parts) return criterion;
+      const suffix = colon < 0 ? '' : criterion.param.slice(colon);
+      const each = parts.map((part): SearchCriterion => ({ kind: 'missing', param: `${part}${suffix}`, missing: criterion.missing }));
+      // Missing when every part is; present when some part is.
+      return criterion.missing ? { kind: 'or', anyOf: [each] } : { kind: 'or', anyOf: each.map((c) => [c]) };
+    }
+    case 'not':
+      return { kind: 'not', criterion: onIndexedParameters(resourceType, criterion.criterion) };
+    case 'or':
+      return { kind: 'or', anyOf: criterion.anyOf.map((all) => all.map((c) => onIndexedParameters(resourceType, c))) };
+    default:
+      return criterion;
+  }
+}
+
+async function criterionAsNamed(resourceType: string, name: string, rawValue: string, context: CriteriaContext, depth: number): Promise<SearchCriterion | undefined> {
   if (name.startsWith('_has:')) return hasCriterion(resourceType, name, rawValue, context, depth);
   const { code, modifier, chain } = parseName(name);
   const def = searchParameters(resourceType).get(code);
@@ -164,7 +216,7 @@ export async function parameterCriterion(resourceType: string, name: string, raw
   const values = splitUnescaped(rawValue, ',').filter((v) => v !== '');
   if (values.length === 0) throw badRequest(`Parameter '${name}' has no value`, [name]);
 
-  if (modifier === 'missing') return { kind: 'missing', param: code, missing: parseMissing(rawValue, name) };
+  if (modifier === 'missing') return missingCriterion(def, parseMissing(rawValue, name));
   if (chain !== undefined) return chainCriterion(resourceType, def, name, modifier, chain, rawValue, context, depth);
 
   if (code === '_id') {

@@ -3,7 +3,7 @@ import fhirpath from 'fhirpath';
 import type { IndexEntry, IndexValue, ResourceIndex, SortKey } from '../../store/port.js';
 import { ownersOf, PATIENT_OWNERSHIP } from './compartments.js';
 import { normalise } from './normalize.js';
-import { searchParameterByUrl, searchParameters, splitUnion, type SearchParameterDef } from './registry.js';
+import { searchParameterByUrl, searchParameters, splitUnion, unionOf, type SearchParameterDef } from './registry.js';
 import { compileRelativePath, compileSimplePath } from './simple-path.js';
 
 /**
@@ -229,6 +229,21 @@ function compileComposite(def: SearchParameterDef, resourceType: string, general
 
 const compiledByType = new Map<string, CompiledParameter[]>();
 const compiledGeneralByType = new Map<string, CompiledParameter[]>();
+/** Per type: the parameters indexed as others taken together, with those others (for sort keys). */
+const unionsByType = new Map<string, { code: string; parts: readonly string[] }[]>();
+
+function unionsOf(resourceType: string): { code: string; parts: readonly string[] }[] {
+  let unions = unionsByType.get(resourceType);
+  if (!unions) {
+    unions = [];
+    for (const def of searchParameters(resourceType).values()) {
+      const parts = unionOf(resourceType, def.code);
+      if (parts && def.type !== 'composite') unions.push({ code: def.code, parts });
+    }
+    unionsByType.set(resourceType, unions);
+  }
+  return unions;
+}
 
 function compiledParameters(resourceType: string, general = false): CompiledParameter[] {
   const cache = general ? compiledGeneralByType : compiledByType;
@@ -237,6 +252,8 @@ function compiledParameters(resourceType: string, general = false): CompiledPara
   compiled = [];
   for (const def of searchParameters(resourceType).values()) {
     if (!def.expression || BUILT_IN.has(def.code) || def.type === 'special') continue;
+    // Its entries would repeat those of the parameters it is a union of (see unionOf).
+    if (unionOf(resourceType, def.code)) continue;
     if (def.type === 'composite') {
       const composite = compileComposite(def, resourceType, general);
       if (composite) compiled.push({ def, ...composite });
@@ -381,10 +398,21 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
     if (derived) for (const entry of distinctEntries(derived)) entries.push(entry);
     for (const v of distinctValues(values)) entries.push({ param: code, values: [v] });
     // The element is there but holds nothing searchable (a contained or display-only reference):
-    // an empty entry records that it is present, for :missing.
-    if (values.length === 0) entries.push({ param: parameter.def.code, values: [{}] });
+    // an empty entry records that it is present, for :missing (which also counts derived entries:
+    // a reference by identifier only is present through its `:identifier` entry).
+    if (values.length === 0 && !derived) entries.push({ param: parameter.def.code, values: [{}] });
     const key = sortKeyOf(parameter.def, values);
     if (key) sortKeys[parameter.def.code] = key;
+  }
+  // A union's values are its parts' values together: its sort key spans theirs.
+  for (const { code, parts } of unionsOf(resource.resourceType)) {
+    let key: SortKey | undefined;
+    for (const part of parts) {
+      const k = sortKeys[part];
+      if (!k) continue;
+      key = key ? { min: k.min < key.min ? k.min : key.min, max: k.max > key.max ? k.max : key.max } : { ...k };
+    }
+    if (key) sortKeys[code] = key;
   }
   if (options.derived) entries.push(...options.derived(resource));
   const patients = ownersOf(PATIENT_OWNERSHIP, resource.resourceType, typeof resource.id === 'string' ? resource.id : undefined, (param) => referencesIn(entries, param));

@@ -86,6 +86,17 @@ function parseIncludes(values: string[], name: '_include' | '_revinclude', itera
   });
 }
 
+/**
+ * A common parameter usually compiles the same way for each type: one criterion. Where it does
+ * not (Patient indexes `name`, Practitioner the same values as `phonetic`), each type gets its own.
+ */
+function acrossTypes(resourceTypes: string[], perType: SearchCriterion[]): SearchCriterion {
+  if (perType.length === 1) return perType[0]!;
+  const first = JSON.stringify(perType[0]);
+  if (perType.every((c) => JSON.stringify(c) === first)) return perType[0]!;
+  return { kind: 'or', anyOf: perType.map((criterion, i): SearchCriterion[] => [{ kind: 'type', types: [resourceTypes[i]!] }, criterion]) };
+}
+
 export interface ParseOptions extends SearchLimits {
   /** Prefer: handling=strict turns ignored parameters into a 400. */
   strict: boolean;
@@ -109,8 +120,7 @@ export async function parseSearch(resourceTypes: string[], params: [string, stri
       continue;
     }
     selection.push([name, value]);
-    // Across several types a common parameter compiles the same way for each: one criterion.
-    where.push(perType[0]!);
+    where.push(acrossTypes(resourceTypes, perType as SearchCriterion[]));
   }
   if (options.strict && ignored.length) throw new FhirError(400, ignored.map((i) => ({ ...i, severity: 'error' as const })));
 

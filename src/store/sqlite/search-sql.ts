@@ -125,7 +125,9 @@ class Compiler {
         if (alternatives.every((a) => a.ids)) {
           // Each alternative selects by its entries (a patient's references through any of
           // several parameters): one list of their owners, one probe per row.
-          const ids = { sql: alternatives.map((a) => a.ids!.sql).join(' UNION ALL '), params: alternatives.flatMap((a) => a.ids!.params) };
+          // A range list starts with its own WITH, which only a subquery may have in a compound.
+          const member = (sql: string) => (sql.startsWith('WITH') ? `SELECT id FROM (${sql})` : sql);
+          const ids = { sql: alternatives.map((a) => member(a.ids!.sql)).join(' UNION ALL '), params: alternatives.flatMap((a) => a.ids!.params) };
           return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
         }
         return { sql: alternatives.map((a) => `(${a.sql})`).join(' OR '), params: alternatives.flatMap((a) => a.params) };

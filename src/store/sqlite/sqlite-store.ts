@@ -102,6 +102,7 @@ export class SqliteStore implements ResourceStore {
   private readonly insertPatient: Database.Statement;
   private readonly updateSortKeys: Database.Statement;
   private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
+  private readonly head: Database.Statement<[string, string], { version_id: number; last_updated: number; deleted: number }>;
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
   private readonly writeManyTx: (requests: WriteRequest[]) => StoredVersion[];
   /** Writes waiting for the next group commit. */
@@ -163,6 +164,9 @@ export class SqliteStore implements ResourceStore {
     this.insertPatient = this.db.prepare('INSERT OR IGNORE INTO resource_patient (resource_type, patient, id) VALUES (?, ?, ?)');
     this.updateSortKeys = this.db.prepare('UPDATE resource_current SET sort_keys = ? WHERE resource_type = ? AND id = ?');
     this.currentVersion = this.db.prepare('SELECT version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
+    // A write needs only the newest version's number and time: from the narrow pointer table,
+    // not the newest version's row with its body.
+    this.head = this.db.prepare('SELECT version_id, last_updated, deleted FROM resource_current WHERE resource_type = ? AND id = ?');
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
     this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
@@ -276,7 +280,7 @@ export class SqliteStore implements ResourceStore {
 
   private writeNow(request: WriteRequest): StoredVersion {
     const { resourceType, id } = request;
-    const current = this.latest.get(resourceType, id);
+    const current = this.head.get(resourceType, id);
     if (request.expectedVersion !== undefined) {
       const seen = current?.version_id ?? null;
       if (seen !== request.expectedVersion) {
@@ -300,6 +304,11 @@ export class SqliteStore implements ResourceStore {
   async readCurrent(resourceType: string, id: string): Promise<StoredVersion | undefined> {
     const row = this.latest.get(resourceType, id);
     return row && toStored(row);
+  }
+
+  async readHead(resourceType: string, id: string): Promise<Omit<StoredVersion, 'body'> | undefined> {
+    const row = this.head.get(resourceType, id);
+    return row && { resourceType, id, versionId: row.version_id, lastUpdated: row.last_updated, deleted: row.deleted === 1 };
   }
 
   async readVersion(resourceType: string, id: string, versionId: number): Promise<StoredVersion | undefined> {

@@ -58,4 +58,17 @@ describeEachStore('staging overlay of a transaction', (open) => {
     expect(await store.readCurrent('Patient', 'race-new')).toBeUndefined();
     expect((await store.readCurrent('Patient', 'race-a'))!.versionId).toBe(2);
   });
+
+  it('a large transaction stores the index of every write, early and late ones alike', async () => {
+    // Past the first thousand writes the overlay keeps each index as text until the commit.
+    const staging = new StagingStore(store, plainJsonCodec);
+    const total = 1200;
+    for (let i = 0; i < total; i++) await staging.write(write(`bulk-${i}`, null, { gender: i % 2 === 0 ? 'female' : 'male' }));
+    await staging.commit();
+    const ids = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `bulk-${from + i}`);
+    const count = (gender: string, from: number, to: number) =>
+      store.count({ resourceTypes: ['Patient'], where: [{ kind: 'id', ids: ids(from, to) }, { kind: 'entry', param: 'gender', anyOf: [[{ slot: 0, field: 'value', op: 'eq', value: gender }]] }] });
+    expect([await count('female', 0, 1000), await count('male', 0, 1000)]).toEqual([500, 500]);
+    expect([await count('female', 1000, total), await count('male', 1000, total)]).toEqual([100, 100]);
+  });
 });
