@@ -58,22 +58,37 @@ export class AccountView {
       criteria = this.criteriaFor(resourceType);
       this.criteria.set(resourceType, criteria);
     }
-    // A query already kept to reachable patients (the usual `patient=…`) needs no patient list.
-    if (isPatientBound(resourceType) && criteria[0] !== NOTHING && own.some((c) => this.keepsToReachablePatients(resourceType, c))) return criteria.slice(1);
+    if (!isPatientBound(resourceType) || criteria[0] === NOTHING) return criteria;
+    // A query already kept to reachable patients (the usual `patient=…`) needs only those
+    // patients in its list, not all the reachable ones: the store then finds their restricted
+    // records from the patients' own entries instead of checking each row.
+    for (const criterion of own) {
+      const named = this.reachablePatientsNamed(resourceType, criterion);
+      if (named) return resourceType === 'Patient' ? criteria.slice(1) : [patientIn(resourceType, named), ...criteria.slice(1)];
+    }
     return criteria;
   };
 
-  /** Whether every match of `criterion` names a reachable patient through a compartment reference. */
-  private keepsToReachablePatients(resourceType: string, criterion: SearchCriterion): boolean {
-    if (criterion.kind === 'id') return resourceType === 'Patient' && criterion.ids.length > 0 && criterion.ids.every((id) => this.reach.patients.has(id));
-    if (criterion.kind !== 'entry' || criterion.anyOf.length === 0) return false;
+  /**
+   * The patients `criterion` names when every match names one of them through a compartment
+   * reference and all of them are reachable; otherwise undefined.
+   */
+  private reachablePatientsNamed(resourceType: string, criterion: SearchCriterion): string[] | undefined {
+    if (criterion.kind === 'id') {
+      const all = resourceType === 'Patient' && criterion.ids.length > 0 && criterion.ids.every((id) => this.reach.patients.has(id));
+      return all ? criterion.ids : undefined;
+    }
+    if (criterion.kind !== 'entry' || criterion.anyOf.length === 0) return undefined;
     const onlyPatients = criterion.param === 'patient';
-    if (!onlyPatients && !patientCompartmentParams(resourceType).includes(criterion.param)) return false;
-    return criterion.anyOf.every((tests) => {
+    if (!onlyPatients && !patientCompartmentParams(resourceType).includes(criterion.param)) return undefined;
+    const named = new Set<string>();
+    for (const tests of criterion.anyOf) {
       const typed = onlyPatients || tests.some((t) => t.slot === 0 && t.field === 'system' && t.op === 'eq' && t.value === 'Patient');
       const ids = tests.flatMap((t) => (t.slot === 0 && t.field === 'value' ? (t.op === 'eq' ? [String(t.value)] : t.op === 'in' ? t.value : []) : []));
-      return typed && ids.length > 0 && ids.every((id) => this.reach.patients.has(id));
-    });
+      if (!typed || ids.length === 0 || !ids.every((id) => this.reach.patients.has(id))) return undefined;
+      for (const id of ids) named.add(id);
+    }
+    return [...named];
   }
 
   private criteriaFor(resourceType: string): SearchCriterion[] {
