@@ -68,10 +68,12 @@ describe('SqliteStore on a schema version 5 file', () => {
     await store.close();
 
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(7);
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
     const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").pluck().all();
     expect(indexes).toEqual(['search_index_multi', 'search_index_range', 'search_index_value']);
-    const rows = db.prepare("SELECT id, wc, m FROM search_index WHERE param = 'date' ORDER BY id, seq").all();
+    const rows = db
+      .prepare("SELECT c.id, e.wc, e.m FROM search_index e JOIN resource_current c USING (doc) JOIN search_param p USING (code) WHERE p.param = 'date' ORDER BY c.id, e.seq")
+      .all();
     expect(rows).toEqual([
       { id: 'point', wc: 0, m: null },
       { id: 'split', wc: 0, m: 1 },
@@ -148,22 +150,28 @@ describe('SqliteStore on a schema version 6 file', () => {
     const store = new SqliteStore({ path, ownership: OWNERSHIP });
     await store.close();
     const db = new Database(path, { readonly: true });
-    expect(db.pragma('user_version', { simple: true })).toBe(7);
-    const owners = db.prepare('SELECT resource_type, id, patient FROM resource_patient ORDER BY resource_type, id, patient').raw().all();
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
+    const owners = db
+      .prepare('SELECT c.resource_type, c.id, o.patient FROM resource_patient o JOIN resource_current c USING (doc) ORDER BY c.resource_type, c.id, o.patient')
+      .raw()
+      .all();
     // Only resources of several patients have rows; the others' entries carry their patient.
     expect(owners).toEqual([
       ['Observation', 'o2', 'p1'],
       ['Observation', 'o2', 'p2'],
     ]);
     // Each entry carries its resource's one patient; none where it has none or several, or is the patient.
-    const entries = db.prepare('SELECT resource_type, id, seq, patient FROM search_index ORDER BY resource_type, id, seq').raw().all();
+    const entries = db
+      .prepare('SELECT c.resource_type, c.id, e.seq, e.patient FROM search_index e JOIN resource_current c USING (doc) ORDER BY c.resource_type, c.id, e.seq')
+      .raw()
+      .all();
     const patientOf: Record<string, string | null> = { e1: 'p1', o1: 'p1', o2: null, o3: 'p2', o4: null, org: null, p1: null, p2: null };
     expect(entries.length).toBe(world.reduce((n, r) => n + (r.entries?.length ?? 0), 0));
     for (const [, id, , patient] of entries as [string, string, number, string | null][]) expect([id, patient]).toEqual([id, patientOf[id]]);
     // One value index, now with the patient (the old one is replaced, not doubled).
     const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").raw().all() as [string, string][];
     expect(indexes.map(([name]) => name)).toEqual(['search_index_multi', 'search_index_range', 'search_index_value']);
-    expect(String(indexes[2]![1])).toMatch(/\(resource_type, param, v0, patient, s0\)/);
+    expect(String(indexes[2]![1])).toMatch(/\(code, v0, patient, s0\)/);
     db.close();
   });
 
@@ -183,5 +191,153 @@ describe('SqliteStore on a schema version 6 file', () => {
     expect(await find('Observation', ofPatients('p1'), codeIs('code', 'x'))).toEqual(['o2']);
     expect(await find('Observation', ofPatients('p2'), codeIs('code', 'x'))).toEqual(['o1', 'o2', 'o3']);
     await store.close();
+  });
+});
+
+/** Schema version 7 as released (text keys and parameter names in search_index). */
+const V7 = `${readFileSync(new URL('./schema-7.sql', import.meta.url), 'utf8')}
+PRAGMA user_version = 7;`;
+
+interface Row7 {
+  type: string;
+  id: string;
+  deleted?: boolean;
+  patients?: string[];
+  entries?: [param: string, system: string | null, value: string | null, low?: number, high?: number][];
+}
+
+function v7File(rows: Row7[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'fhir-migrate-'));
+  dirs.push(dir);
+  const path = join(dir, 'store.db');
+  const db = new Database(path);
+  db.exec(V7);
+  db.transaction(() => {
+    for (const { type, id, deleted = false, patients = [], entries = [] } of rows) {
+      db.prepare('INSERT INTO resource_version VALUES (?, ?, 1, 1, ?, ?)').run(type, id, deleted ? 1 : 0, deleted ? null : `{"id":"${id}"}`);
+      db.prepare('INSERT INTO resource_current VALUES (?, ?, 1, ?, 1, ?)').run(type, id, deleted ? 1 : 0, deleted ? null : `{"code":["${id}","${id}"]}`);
+      const owner = patients.length === 1 && type !== 'Patient' ? patients[0]! : null;
+      if (patients.length > 1) for (const patient of patients) db.prepare('INSERT INTO resource_patient VALUES (?, ?, ?)').run(type, id, patient);
+      entries.forEach(([param, system, value, low, high], seq) =>
+        db
+          .prepare('INSERT INTO search_index (resource_type, id, seq, param, s0, v0, l0, h0, wc, patient) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+          .run(type, id, seq, param, system, value, low ?? null, high ?? null, low === undefined ? null : high === low ? 0 : 1024, owner));
+    }
+  })();
+  db.close();
+  return path;
+}
+
+describe('SqliteStore on a schema version 7 file', () => {
+  const world: Row7[] = [
+    { type: 'Patient', id: 'p1', entries: [['family', null, 'chan']] },
+    { type: 'Patient', id: 'p2', entries: [['family', null, 'wong']] },
+    { type: 'Patient', id: 'gone', deleted: true },
+    { type: 'Observation', id: 'o1', patients: ['p1'], entries: [['code', 'L', 'x'], ['subject', 'Patient', 'p1'], ['date', null, null, 100, 100]] },
+    { type: 'Observation', id: 'o2', patients: ['p1', 'p2'], entries: [['code', 'L', 'x'], ['subject', 'Patient', 'p2'], ['performer', 'Patient', 'p1'], ['date', null, null, 0, 1000]] },
+    { type: 'Observation', id: 'o3', patients: ['p2'], entries: [['code', 'L', 'y'], ['subject', 'Patient', 'p2']] },
+    { type: 'Encounter', id: 'e1', patients: ['p1'], entries: [['subject', 'Patient', 'p1'], ['status', null, 'finished']] },
+  ];
+
+  it('migrates it in place: docs, codes, entries and patients under them, the new indexes', async () => {
+    const path = v7File(world);
+    // A file of schema 7 already has its patients: no rule needed.
+    const store = new SqliteStore({ path });
+    await store.close();
+    const db = new Database(path, { readonly: true });
+    expect(db.pragma('user_version', { simple: true })).toBe(8);
+    // Docs in type and id order; every resource keeps its row, the deleted one too.
+    expect(db.prepare('SELECT doc, resource_type, id FROM resource_current ORDER BY doc').raw().all()).toEqual([
+      [1, 'Encounter', 'e1'],
+      [2, 'Observation', 'o1'],
+      [3, 'Observation', 'o2'],
+      [4, 'Observation', 'o3'],
+      [5, 'Patient', 'gone'],
+      [6, 'Patient', 'p1'],
+      [7, 'Patient', 'p2'],
+    ]);
+    const params = db.prepare('SELECT resource_type, param FROM search_param ORDER BY code').raw().all();
+    expect(params).toEqual([
+      ['Encounter', 'status'],
+      ['Encounter', 'subject'],
+      ['Observation', 'code'],
+      ['Observation', 'date'],
+      ['Observation', 'performer'],
+      ['Observation', 'subject'],
+      ['Patient', 'family'],
+    ]);
+    const entries = db
+      .prepare(
+        `SELECT c.id, e.seq, p.param, e.s0, e.v0, e.l0, e.wc, e.patient FROM search_index e
+         JOIN resource_current c USING (doc) JOIN search_param p USING (code) ORDER BY c.resource_type, c.id, e.seq`,
+      )
+      .raw()
+      .all();
+    // In the order of the file's rows (type, then id, then seq).
+    const byKey = (r: Row7) => `${r.type}/${r.id}`;
+    expect(entries).toEqual(
+      [...world].sort((a, b) => (byKey(a) < byKey(b) ? -1 : 1)).flatMap(({ id, patients = [], type, entries: rows = [] }) =>
+        rows.map(([param, system, value, low], seq) => [
+          id,
+          seq,
+          param,
+          system,
+          value,
+          low ?? null,
+          low === undefined ? null : id === 'o1' ? 0 : 1024,
+          patients.length === 1 && type !== 'Patient' ? patients[0] : null,
+        ]),
+      ),
+    );
+    expect(db.prepare('SELECT c.id, o.resource_type, o.patient FROM resource_patient o JOIN resource_current c USING (doc) ORDER BY c.id, o.patient').raw().all()).toEqual([
+      ['o2', 'Observation', 'p1'],
+      ['o2', 'Observation', 'p2'],
+    ]);
+    const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").raw().all() as [string, string][];
+    expect(indexes.map(([name]) => name)).toEqual(['search_index_multi', 'search_index_range', 'search_index_value']);
+    expect(String(indexes[2]![1])).toMatch(/\(code, v0, patient, s0\)/);
+    // No table of the old layout is left.
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all()).toEqual([
+      'resource_current',
+      'resource_patient',
+      'resource_version',
+      'search_index',
+      'search_param',
+    ]);
+    db.close();
+  });
+
+  it('then searches, counts, sorts and writes as a new file does', async () => {
+    const store = new SqliteStore({ path: v7File(world), ownership: OWNERSHIP });
+    const ofPatients = (...ids: string[]): SearchCriterion => ({ kind: 'patient', ids });
+    const find = async (type: string | string[], ...where: SearchCriterion[]) =>
+      (await store.search({ resourceTypes: Array.isArray(type) ? type : [type], where, sort: [], limit: 10 })).map((h) => h.version.id);
+    const dated = (op: 'ge' | 'lt', value: number): SearchCriterion => ({ kind: 'entry', param: 'date', anyOf: [[{ slot: 0, field: op === 'ge' ? 'high' : 'low', op, value }]] });
+    expect(await find('Observation', codeIs('code', 'x'))).toEqual(['o1', 'o2']);
+    expect(await find('Observation', ofPatients('p1'), codeIs('code', 'x'))).toEqual(['o1', 'o2']);
+    expect(await find('Observation', ofPatients('p2'))).toEqual(['o2', 'o3']);
+    expect(await find(['Encounter', 'Observation'], ofPatients('p1'))).toEqual(['e1', 'o1', 'o2']);
+    expect(await find('Patient', ofPatients('p2', 'gone'))).toEqual(['p2']);
+    expect(await find('Observation', dated('ge', 500))).toEqual(['o2']);
+    expect(await find('Observation', dated('ge', 50), dated('lt', 150))).toEqual(['o1', 'o2']);
+    expect(await find('Observation', { kind: 'missing', param: 'date', missing: true })).toEqual(['o3']);
+    expect(await find('Observation', { kind: 'references', param: 'subject', targetType: 'Patient', where: [codeIs('family', 'wong')] })).toEqual(['o2', 'o3']);
+    expect(await find('Patient', { kind: 'referencedBy', sourceType: 'Observation', param: 'subject', where: [codeIs('code', 'y')] })).toEqual(['p2']);
+    expect(await store.count({ resourceTypes: ['Observation'], where: [ofPatients('p1', 'p2'), codeIs('code', 'x')] })).toBe(2);
+    expect(await store.count({ resourceTypes: ['Observation'], where: [codeIs('code', 'x'), { kind: 'id', ids: ['o2', 'o3'] }] })).toBe(1);
+    const sorted = await store.search({ resourceTypes: ['Observation'], where: [], sort: [{ param: 'code', descending: true }], limit: 10 });
+    expect(sorted.map((h) => h.version.id)).toEqual(['o3', 'o2', 'o1']);
+    // A new resource gets the next doc; an unknown parameter of a known type gets a code.
+    await store.write({ resourceType: 'Observation', id: 'o4', renderBody: render('o4'), index: { ...indexOf(token('code', 'L', 'x'), token('status', null, 'final'), entry('subject', { system: 'Patient', value: 'p1' })), patients: ['p1'] } });
+    expect(await find('Observation', ofPatients('p1'), codeIs('code', 'x'))).toEqual(['o1', 'o2', 'o4']);
+    expect(await find('Observation', codeIs('status', 'final'))).toEqual(['o4']);
+    // A new version of o1 belongs to p2 only: it leaves p1's records.
+    await store.write({ resourceType: 'Observation', id: 'o1', renderBody: render('o1'), index: { ...indexOf(token('code', 'L', 'x'), entry('subject', { system: 'Patient', value: 'p2' })), patients: ['p2'] } });
+    expect(await find('Observation', ofPatients('p1'), codeIs('code', 'x'))).toEqual(['o2', 'o4']);
+    expect(await find('Observation', ofPatients('p2'), codeIs('code', 'x'))).toEqual(['o1', 'o2']);
+    await store.close();
+    const db = new Database(store.share ? (store.share.settings as { path: string }).path : '', { readonly: true });
+    expect(db.prepare("SELECT doc FROM resource_current WHERE id = 'o4'").pluck().get()).toBe(8);
+    db.close();
   });
 });

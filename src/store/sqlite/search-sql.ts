@@ -2,18 +2,25 @@ import type { FieldTest, OwnershipRule, SearchCriterion, SearchCursor, SearchQue
 
 /**
  * Translates the search IR to parameterised SQL over resource_current (alias per level) and
- * search_index. Values never enter the SQL text.
+ * search_index. Values never enter the SQL text, nor do the codes of (type, parameter) pairs:
+ * they are bound, so a shape's statement is prepared once whatever it names.
  */
+
+/** The code of a (resource type, parameter) pair in search_param; one matching nothing when it has none. */
+export type CodeOf = (resourceType: string, param: string) => number;
 
 interface Fragment {
   sql: string;
   params: unknown[];
   /**
-   * When the fragment is `c.id IN (ids)` for a single type: that subquery, whose rows are the
-   * ids of the matching resources (with repeats). search_index holds the entries of current,
-   * non-deleted resources only, so counting its distinct ids needs no look at the resources.
+   * When the fragment selects the resources of a single type by a list of their docs (see
+   * `Compiler.owners`): that list, a subquery whose rows are the docs of the matching resources
+   * (with repeats). search_index holds the entries of current, non-deleted resources only, so
+   * counting its distinct docs needs no look at the resources.
    */
   ids?: Fragment;
+  /** The fragment is `c.doc IN (…)`: the rows of `c` can be read by doc (see `Compiler.owners`). */
+  byDoc?: boolean;
 }
 
 const COLUMN: Record<FieldTest['field'], string> = { system: 's', value: 'v', text: 't', low: 'l', high: 'h' };
@@ -32,7 +39,59 @@ class Compiler {
   constructor(
     private readonly exhaustive: boolean,
     private readonly ownership: OwnershipRule | undefined,
+    private readonly codeOf: CodeOf,
+    /**
+     * The alias whose rows must come in (type, id) order, the page's (a search that stops at
+     * its first rows): found by id. Every other level is found by doc (see `owners`).
+     */
+    private readonly ordered?: string,
   ) {}
+
+  /**
+   * `c` is one of the resources of `types` with one of the ids `ids` lists (ids of `c`'s own,
+   * or pointers to it). By doc where `c` is found by doc (see `owners`).
+   */
+  withIds(c: string, ids: Fragment, types: string[]): Fragment {
+    if (c === this.ordered) return { sql: `${c}.id IN (${ids.sql})`, params: ids.params };
+    const r = this.alias('r');
+    return {
+      sql: `${c}.doc IN (SELECT ${r}.doc FROM resource_current ${r} WHERE ${r}.resource_type IN (${types.map(() => '?').join(', ')}) AND ${r}.id IN (${ids.sql}))`,
+      params: [...types, ...ids.params],
+      byDoc: true,
+    };
+  }
+
+  /**
+   * `c` is one of the resources (of `types`) whose docs `docs` lists.
+   *
+   * Mostly by doc: a look at each listed row by its doc (`typeTest` keeps SQLite from walking
+   * every row of the type instead, checking each against the list: without statistics, it takes
+   * "of this type" for a few rows). For the rows of a page in (type, id) order (`ordered`), by
+   * id, through the docs' rows: SQLite then has the choices it had when entries held ids, the
+   * ones that make such a page fast: the ids of a list sorted once and sought in the page's
+   * order, so that it stops after its first rows (`c.doc IN (docs)` there: a reference search
+   * 90 us -> 2.9 ms on 40,000 Observations). The ids cost a look at each listed doc's row
+   * (about 0.4 us).
+   */
+  owners(c: string, docs: Fragment, types: string[]): Fragment {
+    if (c !== this.ordered) return { sql: `${c}.doc IN (${docs.sql})`, params: docs.params, byDoc: true, ...(types.length === 1 && { ids: docs }) };
+    const r = this.alias('r');
+    const d = this.alias('d');
+    const rows = `FROM (${docs.sql}) ${d} CROSS JOIN resource_current ${r} WHERE ${r}.doc = ${d}.doc`;
+    if (types.length === 1) return { sql: `${c}.id IN (SELECT ${r}.id ${rows})`, params: docs.params, ids: docs };
+    return { sql: `(${c}.resource_type, ${c}.id) IN (SELECT ${r}.resource_type, ${r}.id ${rows})`, params: docs.params };
+  }
+
+  /**
+   * `e`'s entry is of `param` on a resource of one of `types`: its code, or one of the codes of
+   * the pair for each type (a doc is of one type, so only its own type's code can match).
+   */
+  code(param: string, types: string[], e: string, own = false): Fragment {
+    const col = `${own ? '+' : ''}${e}.code`;
+    if (types.length === 1) return { sql: `${col} = ?`, params: [this.codeOf(types[0]!, param)] };
+    if (types.length === 0) return { sql: '0', params: [] };
+    return { sql: `${col} IN (${types.map(() => '?').join(', ')})`, params: types.map((type) => this.codeOf(type, param)) };
+  }
 
   alias(prefix: string): string {
     return `${prefix}${this.aliases++}`;
@@ -58,7 +117,7 @@ class Compiler {
     }
   }
 
-  private entryMatch(param: string, anyOf: FieldTest[][], e: string, own = false): Fragment {
+  private entryMatch(param: string, types: string[], anyOf: FieldTest[][], e: string, own = false): Fragment {
     // Tests every alternative shares are hoisted out of the OR, where an index can use them.
     const key = (t: FieldTest) => JSON.stringify(t);
     const shared = anyOf.length > 1 ? sharedTests(anyOf) : [];
@@ -69,9 +128,10 @@ class Compiler {
       return { sql: parts.length ? parts.map((p) => p.sql).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
     });
     const or = alternatives.length ? alternatives.map((a) => `(${a.sql})`).join(' OR ') : '0';
+    const code = this.code(param, types, e, own);
     return {
-      sql: `${own ? '+' : ''}${e}.param = ?${common.map((c) => ` AND ${c.sql}`).join('')} AND (${or})`,
-      params: [param, ...common.flatMap((c) => c.params), ...alternatives.flatMap((a) => a.params)],
+      sql: `${code.sql}${common.map((c) => ` AND ${c.sql}`).join('')} AND (${or})`,
+      params: [...code.params, ...common.flatMap((c) => c.params), ...alternatives.flatMap((a) => a.params)],
     };
   }
 
@@ -84,7 +144,7 @@ class Compiler {
     switch (criterion.kind) {
       case 'id':
         if (criterion.ids.length === 0) return { sql: '0', params: [] };
-        return { sql: `${c}.id IN (${criterion.ids.map(() => '?').join(', ')})`, params: [...criterion.ids] };
+        return this.withIds(c, { sql: criterion.ids.map(() => '?').join(', '), params: [...criterion.ids] }, types);
       case 'type':
         if (criterion.types.length === 0) return { sql: '0', params: [] };
         return { sql: `${c}.resource_type IN (${criterion.types.map(() => '?').join(', ')})`, params: [...criterion.types] };
@@ -98,22 +158,18 @@ class Compiler {
         const e = this.alias('e');
         if (criterion.filter) {
           // Correlated: a look at this row's own entries (the primary key), no list to build.
-          const own = this.entryMatch(criterion.param, criterion.anyOf, e, true);
-          return { sql: `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND ${own.sql})`, params: own.params };
+          const own = this.entryMatch(criterion.param, types, criterion.anyOf, e, true);
+          return { sql: `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.doc = ${c}.doc AND ${own.sql})`, params: own.params };
         }
-        const match = this.entryMatch(criterion.param, criterion.anyOf, e);
         if (rangeBounds(criterion.anyOf)) return this.rangeGroup([criterion], c, types);
-        const owner = ownedBy(c, e, types);
-        const fragment: Fragment = { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
-        if (types.length === 1) {
-          fragment.ids = { sql: `SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ? AND ${match.sql}`, params: [...owner.params, ...match.params] };
-        }
-        return fragment;
+        const match = this.entryMatch(criterion.param, types, criterion.anyOf, e);
+        return this.owners(c, { sql: `SELECT ${e}.doc FROM search_index ${e} WHERE ${match.sql}`, params: match.params }, types);
       }
       case 'missing': {
         const e = this.alias('e');
-        const exists = `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.resource_type = ${c}.resource_type AND ${e}.id = ${c}.id AND +${e}.param = ?)`;
-        return { sql: criterion.missing ? `NOT ${exists}` : exists, params: [criterion.param] };
+        const code = this.code(criterion.param, types, e, true);
+        const exists = `EXISTS (SELECT 1 FROM search_index ${e} WHERE ${e}.doc = ${c}.doc AND ${code.sql})`;
+        return { sql: criterion.missing ? `NOT ${exists}` : exists, params: code.params };
       }
       case 'not': {
         const inner = this.criterion(criterion.criterion, c, types);
@@ -126,9 +182,9 @@ class Compiler {
           // Each alternative selects by its entries (a patient's references through any of
           // several parameters): one list of their owners, one probe per row.
           // A range list starts with its own WITH, which only a subquery may have in a compound.
-          const member = (sql: string) => (sql.startsWith('WITH') ? `SELECT id FROM (${sql})` : sql);
+          const member = (sql: string) => (sql.startsWith('WITH') ? `SELECT doc FROM (${sql})` : sql);
           const ids = { sql: alternatives.map((a) => member(a.ids!.sql)).join(' UNION ALL '), params: alternatives.flatMap((a) => a.ids!.params) };
-          return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
+          return this.owners(c, ids, types);
         }
         return { sql: alternatives.map((a) => `(${a.sql})`).join(' OR '), params: alternatives.flatMap((a) => a.params) };
       }
@@ -136,18 +192,17 @@ class Compiler {
         const e = this.alias('e');
         const t = this.alias('t');
         const inner = this.all(criterion.where, t, [criterion.targetType]);
-        const owner = ownedBy(c, e, types);
+        const code = this.code(criterion.param, types, e);
+        // The pointers are the targets' ids (v0), so the targets are listed by id.
         const match = {
-          sql: `${e}.param = ? AND ${e}.s0 = ?
-                AND ${e}.v0 IN (SELECT ${t}.id FROM resource_current ${t} WHERE ${t}.resource_type = ? AND ${t}.deleted = 0 AND ${inner.sql})`,
-          params: [criterion.param, criterion.targetType, criterion.targetType, ...inner.params],
+          sql: `${code.sql} AND ${e}.s0 = ?
+                AND ${e}.v0 IN (SELECT ${t}.id FROM resource_current ${t} WHERE ${typeTest(t, inner)} = ? AND ${t}.deleted = 0 AND ${inner.sql})`,
+          params: [...code.params, criterion.targetType, criterion.targetType, ...inner.params],
         };
-        const fragment: Fragment = { sql: `${owner.sql} AND ${match.sql})`, params: [...owner.params, ...match.params] };
-        if (types.length === 1) {
-          // By the pointers' index: counted on its own, SQLite would scan every entry of the type.
-          fragment.ids = { sql: `SELECT ${e}.id FROM search_index ${e} INDEXED BY search_index_value WHERE ${e}.resource_type = ? AND ${match.sql}`, params: [...owner.params, ...match.params] };
-        }
-        return fragment;
+        const owners = this.owners(c, { sql: `SELECT ${e}.doc FROM search_index ${e} WHERE ${match.sql}`, params: match.params }, types);
+        // Listed by the pointers' index: counted on its own, SQLite would scan every entry.
+        if (owners.ids) owners.ids = { sql: `SELECT ${e}.doc FROM search_index ${e} INDEXED BY search_index_value WHERE ${match.sql}`, params: match.params };
+        return owners;
       }
       case 'patient':
         return this.patientIn(criterion.ids, c, types);
@@ -155,14 +210,17 @@ class Compiler {
         const e = this.alias('e');
         const s = this.alias('s');
         const inner = this.all(criterion.where, s, [criterion.sourceType]);
-        const pointers = `SELECT ${e}.v0 FROM search_index ${e} WHERE ${e}.resource_type = ? AND ${e}.param = ? AND ${e}.s0 = ?
-                AND ${e}.id IN (SELECT ${s}.id FROM resource_current ${s} WHERE ${s}.resource_type = ? AND ${s}.deleted = 0 AND ${inner.sql})`;
+        const code = this.code(criterion.param, [criterion.sourceType], e);
+        // The pointers (v0) are ids of the resources they point at.
+        const pointers = `SELECT ${e}.v0 FROM search_index ${e} WHERE ${code.sql} AND ${e}.s0 = ?
+                AND ${e}.doc IN (SELECT ${s}.doc FROM resource_current ${s} WHERE ${typeTest(s, inner)} = ? AND ${s}.deleted = 0 AND ${inner.sql})`;
         // One uncorrelated pointer list per possible type of `c`.
-        const perType = types.map((type) => ({
-          sql: `(${c}.resource_type = ? AND ${c}.id IN (${pointers}))`,
-          params: [type, criterion.sourceType, criterion.param, type, criterion.sourceType, ...inner.params],
-        }));
-        return { sql: perType.length ? `(${perType.map((f) => f.sql).join(' OR ')})` : '0', params: perType.flatMap((f) => f.params) };
+        const perType = types.map((type) => this.withIds(c, { sql: pointers, params: [...code.params, type, criterion.sourceType, ...inner.params] }, [type]));
+        if (perType.length === 1) return perType[0]!;
+        return {
+          sql: perType.length ? `(${perType.map((f) => `(${c}.resource_type = ? AND ${f.sql})`).join(' OR ')})` : '0',
+          params: perType.flatMap((f, i) => [types[i], ...f.params]),
+        };
       }
     }
   }
@@ -180,10 +238,11 @@ class Compiler {
       const k = this.alias('k');
       const e = this.alias('e');
       const params: unknown[] = [];
+      const code = this.codeOf(type, param);
       // The width classes present for the parameter, one index seek each.
-      const classes = `${k}(w) AS (SELECT MIN(wc) FROM search_index WHERE resource_type = ? AND param = ? AND wc IS NOT NULL
-          UNION ALL SELECT (SELECT MIN(wc) FROM search_index WHERE resource_type = ? AND param = ? AND wc > ${k}.w) FROM ${k} WHERE ${k}.w IS NOT NULL)`;
-      params.push(type, param, type, param);
+      const classes = `${k}(w) AS (SELECT MIN(wc) FROM search_index WHERE code = ? AND wc IS NOT NULL
+          UNION ALL SELECT (SELECT MIN(wc) FROM search_index WHERE code = ? AND wc > ${k}.w) FROM ${k} WHERE ${k}.w IS NOT NULL)`;
+      params.push(code, code);
       let sql = `WITH RECURSIVE ${classes} `;
       if (group.length > 1) {
         // Several entries of a resource: each criterion on its own, then the owners of all.
@@ -191,10 +250,10 @@ class Compiler {
           const x = this.alias('e');
           const bounds = rangeBounds(criterion.anyOf)!;
           const limits = lowLimits(bounds, x, null);
-          const match = this.entryMatch(criterion.param, criterion.anyOf, x);
+          const match = this.entryMatch(criterion.param, [type], criterion.anyOf, x);
           return {
-            sql: `SELECT ${x}.id FROM search_index ${x} INDEXED BY search_index_multi WHERE ${x}.resource_type = ? AND ${x}.param = ? AND ${x}.m = 1${limits.sql} AND ${match.sql}`,
-            params: [type, param, ...limits.params, ...match.params],
+            sql: `SELECT ${x}.doc FROM search_index ${x} INDEXED BY search_index_multi WHERE ${x}.code = ? AND ${x}.m = 1${limits.sql} AND ${match.sql}`,
+            params: [code, ...limits.params, ...match.params],
           };
         });
         sql += `${each.map((f) => f.sql).join(' INTERSECT ')} UNION ALL `;
@@ -202,11 +261,11 @@ class Compiler {
       }
       const bounds = group.map((criterion) => rangeBounds(criterion.anyOf)!).reduce(intersectBounds);
       const limits = lowLimits(bounds, e, `${k}.w`);
-      const matches = group.map((criterion) => this.entryMatch(criterion.param, criterion.anyOf, e));
-      sql += `SELECT ${e}.id FROM ${k} CROSS JOIN search_index ${e}
-          WHERE ${e}.resource_type = ? AND ${e}.param = ? AND ${e}.wc = ${k}.w${limits.sql} AND ${matches.map((f) => f.sql).join(' AND ')}`;
-      params.push(type, param, ...limits.params, ...matches.flatMap((f) => f.params));
-      return { sql: `${c}.id IN (${sql})`, params, type, ids: { sql, params } };
+      const matches = group.map((criterion) => this.entryMatch(criterion.param, [type], criterion.anyOf, e));
+      sql += `SELECT ${e}.doc FROM ${k} CROSS JOIN search_index ${e}
+          WHERE ${e}.code = ? AND ${e}.wc = ${k}.w${limits.sql} AND ${matches.map((f) => f.sql).join(' AND ')}`;
+      params.push(code, ...limits.params, ...matches.flatMap((f) => f.params));
+      return { ...this.owners(c, { sql, params }, [type]), type };
     });
     if (perType.length === 1) return perType[0]!;
     if (perType.length === 0) return { sql: '0', params: [] };
@@ -226,29 +285,29 @@ class Compiler {
     const rule = this.ownership;
     if (!rule) throw new Error('a search by patient needs the rule that says whose record a resource is (SqliteStoreOptions.ownership)');
     const list = idList(patients);
+    // The owners themselves are a list of ids (not of current resources: no `ids` to count);
+    // the others are listed by doc.
     const perType = types.map((type) => {
-      if (type === rule.ownerType) return { type, sql: `SELECT value AS id FROM json_each(?)`, params: list.params };
+      if (type === rule.ownerType) return { type, column: 'id', sql: `SELECT value AS id FROM json_each(?)`, params: list.params };
       const params = rule.params(type);
-      if (params.length === 0) return { type, sql: 'SELECT NULL AS id WHERE 0', params: [] };
+      if (params.length === 0) return { type, column: 'doc', sql: 'SELECT NULL AS doc WHERE 0', params: [] };
       const e = this.alias('e');
       const o = this.alias('o');
+      const codes = params.map((param) => this.codeOf(type, param));
       return {
         type,
-        sql: `SELECT ${e}.id FROM search_index ${e} INDEXED BY search_index_value
-              WHERE ${e}.resource_type = ? AND ${e}.param IN (${params.map(() => '?').join(', ')}) AND ${e}.v0 IN (${list.sql}) AND ${e}.patient = ${e}.v0 AND ${e}.s0 = ?
-              UNION ALL SELECT ${o}.id FROM resource_patient ${o} WHERE ${o}.resource_type = ? AND ${o}.patient IN (${list.sql})`,
-        params: [type, ...params, ...list.params, rule.ownerType, type, ...list.params],
+        column: 'doc',
+        sql: `SELECT ${e}.doc FROM search_index ${e} INDEXED BY search_index_value
+              WHERE ${e}.code IN (${codes.map(() => '?').join(', ')}) AND ${e}.v0 IN (${list.sql}) AND ${e}.patient = ${e}.v0 AND ${e}.s0 = ?
+              UNION ALL SELECT ${o}.doc FROM resource_patient ${o} WHERE ${o}.resource_type = ? AND ${o}.patient IN (${list.sql})`,
+        params: [...codes, ...list.params, rule.ownerType, type, ...list.params],
       };
     });
-    if (perType.length === 1) {
-      const ids = { sql: perType[0]!.sql, params: perType[0]!.params };
-      // The owners themselves are a list of ids, not of current resources: no `ids` to count.
-      if (types[0] === rule.ownerType) return { sql: `${c}.id IN (${ids.sql})`, params: ids.params };
-      return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
-    }
+    const each = perType.map((f) => (f.column === 'id' ? this.withIds(c, f, [f.type]) : this.owners(c, f, [f.type])));
+    if (each.length === 1) return each[0]!;
     return {
-      sql: `(${perType.map((f) => `(${c}.resource_type = ? AND ${c}.id IN (${f.sql}))`).join(' OR ')})`,
-      params: perType.flatMap((f) => [f.type, ...f.params]),
+      sql: `(${each.map((f) => `(${c}.resource_type = ? AND ${f.sql})`).join(' OR ')})`,
+      params: perType.flatMap((f, i) => [f.type, ...each[i]!.params]),
     };
   }
 
@@ -260,34 +319,35 @@ class Compiler {
   private entryOfPatients(criterion: Extract<SearchCriterion, { kind: 'entry' }>, patients: string[], c: string, types: string[]): Fragment {
     if (patients.length === 0) return { sql: '0', params: [] };
     const list = idList(patients);
-    const typeTest = (e: string) => (types.length === 1 ? `${e}.resource_type = ?` : `${e}.resource_type IN (${types.map(() => '?').join(', ')})`);
     const branch = (single: boolean) => {
       const e = this.alias('e');
       const o = this.alias('o');
-      const match = this.entryMatch(criterion.param, criterion.anyOf, e);
+      const match = this.entryMatch(criterion.param, types, criterion.anyOf, e);
       const owner = single
         ? { sql: `${e}.patient IN (${list.sql})`, params: list.params }
         : {
-            sql: `${e}.patient IS NULL AND EXISTS (SELECT 1 FROM resource_patient ${o} WHERE ${o}.resource_type = ${e}.resource_type AND ${o}.id = ${e}.id AND ${o}.patient IN (${list.sql}))`,
+            sql: `${e}.patient IS NULL AND EXISTS (SELECT 1 FROM resource_patient ${o} WHERE ${o}.doc = ${e}.doc AND ${o}.patient IN (${list.sql}))`,
             params: list.params,
           };
       return {
-        sql: `SELECT ${types.length === 1 ? '' : `${e}.resource_type, `}${e}.id FROM search_index ${e} INDEXED BY search_index_value
-              WHERE ${typeTest(e)} AND ${match.sql} AND ${owner.sql}`,
-        params: [...types, ...match.params, ...owner.params],
+        sql: `SELECT ${e}.doc FROM search_index ${e} INDEXED BY search_index_value WHERE ${match.sql} AND ${owner.sql}`,
+        params: [...match.params, ...owner.params],
       };
     };
     const single = branch(true);
     const several = branch(false);
     const ids = { sql: `${single.sql} UNION ALL ${several.sql}`, params: [...single.params, ...several.params] };
-    if (types.length === 1) return { sql: `${c}.id IN (${ids.sql})`, params: ids.params, ids };
-    return { sql: `(${c}.resource_type, ${c}.id) IN (${ids.sql})`, params: ids.params };
+    return this.owners(c, ids, types);
   }
 
   all(criteria: SearchCriterion[], c: string, types: string[]): Fragment {
     const parts = this.parts(criteria, c, types);
     if (parts.length === 1) return { ...parts[0]!, sql: `(${parts[0]!.sql})` };
-    return { sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
+    return {
+      sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1',
+      params: parts.flatMap((p) => p.params),
+      ...(parts.some((p) => p.byDoc) && { byDoc: true }),
+    };
   }
 
   /**
@@ -338,7 +398,7 @@ class Compiler {
   }
 }
 
-/** Whether the criterion tests a column of the resource's own row (other than its type and id). */
+/** Whether the criterion tests a column of the resource's own row (other than its type, id and doc). */
 function readsResourceRow(criterion: SearchCriterion): boolean {
   switch (criterion.kind) {
     case 'lastUpdated':
@@ -441,15 +501,12 @@ function lowLimits(b: Bounds, e: string, width: string | null): Fragment {
 }
 
 /**
- * The opening of an uncorrelated "c is the owner of a matching entry e" subquery (the caller
- * adds the entry conditions and the closing parenthesis).
+ * The column `c.resource_type` to test, unusable for an index when `criteria` list the rows by
+ * doc: they are read by doc then, as "of this type" would otherwise look to SQLite like the
+ * narrower choice (see Compiler.owners).
  */
-function ownedBy(c: string, e: string, types: string[]): Fragment {
-  if (types.length === 1) return { sql: `${c}.id IN (SELECT ${e}.id FROM search_index ${e} WHERE ${e}.resource_type = ?`, params: [types[0]] };
-  return {
-    sql: `(${c}.resource_type, ${c}.id) IN (SELECT ${e}.resource_type, ${e}.id FROM search_index ${e} WHERE ${e}.resource_type IN (${types.map(() => '?').join(', ')})`,
-    params: [...types],
-  };
+function typeTest(c: string, criteria: Fragment): string {
+  return `${criteria.byDoc ? '+' : ''}${c}.resource_type`;
 }
 
 function sortKey(spec: SortSpec, c: string): Fragment {
@@ -491,13 +548,14 @@ function baseWhere(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, compiler
   const types = query.resourceTypes;
   const criteria = compiler.all(query.where, 'c', types);
   return {
-    sql: `c.resource_type IN (${types.map(() => '?').join(', ')}) AND c.deleted = 0 AND ${criteria.sql}`,
+    sql: `${typeTest('c', criteria)} IN (${types.map(() => '?').join(', ')}) AND c.deleted = 0 AND ${criteria.sql}`,
     params: [...types, ...criteria.params],
   };
 }
 
-export function compileSearch(query: SearchQuery, ownership?: OwnershipRule): Fragment & { keyCount: number } {
-  const compiler = new Compiler(query.sort.length > 0, ownership);
+export function compileSearch(query: SearchQuery, ownership: OwnershipRule | undefined, codeOf: CodeOf): Fragment & { keyCount: number } {
+  const exhaustive = query.sort.length > 0;
+  const compiler = new Compiler(exhaustive, ownership, codeOf, exhaustive ? undefined : 'c');
   const where = baseWhere(query, compiler);
   const keys = query.sort.map((s) => sortKey(s, 'c'));
   const conditions = [where];
@@ -523,27 +581,28 @@ export function compileSearch(query: SearchQuery, ownership?: OwnershipRule): Fr
   };
 }
 
-export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, ownership?: OwnershipRule): Fragment {
+export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>, ownership: OwnershipRule | undefined, codeOf: CodeOf): Fragment {
   const types = query.resourceTypes;
   if (types.length === 1 && !query.where.some(readsResourceRow)) {
     // A criterion selecting by its entries: count the distinct owners of those entries that
     // pass the others, without a look at resource_current (search_index holds entries of
-    // current, non-deleted resources only).
-    const parts = new Compiler(true, ownership).parts(query.where, 'c', types);
+    // current, non-deleted resources only; the others find it by doc too).
+    const parts = new Compiler(true, ownership, codeOf).parts(query.where, 'c', types);
     const first = parts.findIndex((p) => p.ids);
     if (first >= 0) {
       const ids = parts[first]!.ids!;
       // Materialised: planned on its own, the entry lookup takes its index; planned with the
-      // DISTINCT, SQLite may prefer to walk every entry of the type in id order instead.
+      // DISTINCT, SQLite may prefer to walk every entry in doc order instead.
       const entries = `WITH m AS MATERIALIZED (${ids.sql})`;
-      if (parts.length === 1) return { sql: `${entries} SELECT COUNT(DISTINCT id) AS n FROM m`, params: ids.params };
+      if (parts.length === 1) return { sql: `${entries} SELECT COUNT(DISTINCT doc) AS n FROM m`, params: ids.params };
       const rest = parts.filter((_, i) => i !== first);
+      const where = rest.map((p) => `(${p.sql})`).join(' AND ');
       return {
-        sql: `${entries} SELECT COUNT(*) AS n FROM (SELECT DISTINCT ? AS resource_type, id FROM m) c WHERE ${rest.map((p) => `(${p.sql})`).join(' AND ')}`,
+        sql: `${entries} SELECT COUNT(*) AS n FROM (SELECT DISTINCT ? AS resource_type, doc FROM m) c WHERE ${where}`,
         params: [...ids.params, types[0], ...rest.flatMap((p) => p.params)],
       };
     }
   }
-  const where = baseWhere(query, new Compiler(true, ownership));
+  const where = baseWhere(query, new Compiler(true, ownership, codeOf));
   return { sql: `SELECT COUNT(*) AS n FROM resource_current c WHERE ${where.sql}`, params: where.params };
 }

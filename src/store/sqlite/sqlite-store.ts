@@ -14,7 +14,7 @@ import {
   type WriteRequest,
 } from '../port.js';
 import { CheckpointSignal, Checkpointer } from './checkpointer.js';
-import { MIGRATE_FROM_5, migrateFrom6, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
+import { MIGRATE_FROM_5, MIGRATE_FROM_7, migrateFrom6, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
 import { compileCount, compileSearch } from './search-sql.js';
 import { compileHistoryFilter } from './sql.js';
 import { WriteGate, type GateParty } from './write-gate.js';
@@ -62,8 +62,10 @@ export interface SqliteSharing {
 }
 
 const ENTRY_ROWS_PER_INSERT = 50;
-const ENTRY_COLUMNS = 'resource_type, id, seq, param, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2, wc, m, patient';
-const ENTRY_WIDTH = 22;
+const ENTRY_COLUMNS = 'doc, seq, code, s0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2, wc, m, patient';
+const ENTRY_WIDTH = 21;
+/** The code a search binds for a (type, parameter) pair no entry has: it matches nothing. */
+const NO_CODE = -1;
 
 function insertEntriesSql(rows: number): string {
   const row = `(${new Array(ENTRY_WIDTH).fill('?').join(', ')})`;
@@ -101,8 +103,18 @@ export class SqliteStore implements ResourceStore {
   private readonly clearPatients: Database.Statement;
   private readonly insertPatient: Database.Statement;
   private readonly updateSortKeys: Database.Statement;
-  private readonly currentVersion: Database.Statement<[string, string], { version_id: number }>;
-  private readonly head: Database.Statement<[string, string], { version_id: number; last_updated: number; deleted: number }>;
+  private readonly currentVersion: Database.Statement<[string, string], { doc: number; version_id: number }>;
+  private readonly head: Database.Statement<[string, string], { doc: number; version_id: number; last_updated: number; deleted: number }>;
+  private readonly addCode: Database.Statement<[string, string]>;
+  private readonly readCode: Database.Statement<[string, string], number>;
+  /**
+   * The code of each (type, parameter) pair known to be committed in search_param: codes are
+   * never deleted or changed, so what is here stays true (the other thread's store may have
+   * added more: a miss looks in the table again).
+   */
+  private readonly codes = new Map<string, Map<string, number>>();
+  /** Pairs of the queued writes without a code here yet: registered before they are written. */
+  private unregistered = new Map<string, Set<string>>();
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
   private readonly writeManyTx: (requests: WriteRequest[]) => StoredVersion[];
   /** Writes waiting for the next group commit. */
@@ -122,6 +134,8 @@ export class SqliteStore implements ResourceStore {
   private readonly checkpoints: Pick<Checkpointer, 'nudge'> | undefined;
   /** Whose record a resource is: for searches by patient (and migrations). */
   private readonly ownership: OwnershipRule | undefined;
+  /** codeOf, for the search compiler. */
+  private readonly codeOfPair = (resourceType: string, param: string): number => this.codeOf(resourceType, param);
 
   constructor(options: SqliteStoreOptions) {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
@@ -159,14 +173,16 @@ export class SqliteStore implements ResourceStore {
          version_id = excluded.version_id, deleted = excluded.deleted, last_updated = excluded.last_updated,
          sort_keys = excluded.sort_keys`,
     );
-    this.clearEntries = this.db.prepare('DELETE FROM search_index WHERE resource_type = ? AND id = ?');
-    this.clearPatients = this.db.prepare('DELETE FROM resource_patient WHERE resource_type = ? AND id = ?');
-    this.insertPatient = this.db.prepare('INSERT OR IGNORE INTO resource_patient (resource_type, patient, id) VALUES (?, ?, ?)');
-    this.updateSortKeys = this.db.prepare('UPDATE resource_current SET sort_keys = ? WHERE resource_type = ? AND id = ?');
-    this.currentVersion = this.db.prepare('SELECT version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
-    // A write needs only the newest version's number and time: from the narrow pointer table,
-    // not the newest version's row with its body.
-    this.head = this.db.prepare('SELECT version_id, last_updated, deleted FROM resource_current WHERE resource_type = ? AND id = ?');
+    this.clearEntries = this.db.prepare('DELETE FROM search_index WHERE doc = ?');
+    this.clearPatients = this.db.prepare('DELETE FROM resource_patient WHERE doc = ?');
+    this.insertPatient = this.db.prepare('INSERT OR IGNORE INTO resource_patient (doc, resource_type, patient) VALUES (?, ?, ?)');
+    this.updateSortKeys = this.db.prepare('UPDATE resource_current SET sort_keys = ? WHERE doc = ?');
+    this.currentVersion = this.db.prepare('SELECT doc, version_id FROM resource_current WHERE resource_type = ? AND id = ? AND deleted = 0');
+    // A write needs only the newest version's number and time (and the resource's doc): from
+    // the narrow pointer table, not the newest version's row with its body.
+    this.head = this.db.prepare('SELECT doc, version_id, last_updated, deleted FROM resource_current WHERE resource_type = ? AND id = ?');
+    this.addCode = this.db.prepare('INSERT OR IGNORE INTO search_param (resource_type, param) VALUES (?, ?)');
+    this.readCode = this.db.prepare<[string, string], number>('SELECT code FROM search_param WHERE resource_type = ? AND param = ?').pluck();
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
     this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
@@ -186,7 +202,7 @@ export class SqliteStore implements ResourceStore {
   }
 
   /**
-   * A file of the two previous schema versions is migrated in place (one transaction, the new
+   * A file of the three previous schema versions is migrated in place (one transaction, the new
    * indexes created by SCHEMA after it); one written by any other release is refused clearly
    * rather than searched wrongly.
    */
@@ -194,36 +210,105 @@ export class SqliteStore implements ResourceStore {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'resource_version'").get() !== undefined;
     if (!hasTables || version === SCHEMA_VERSION) return;
-    if (version !== 5 && version !== 6) {
+    if (version !== 5 && version !== 6 && version !== 7) {
       throw new Error(`the database file has schema version ${version}; this server needs ${SCHEMA_VERSION} (start from an empty file or migrate)`);
     }
-    if (!ownership) throw new Error(`the database file has schema version ${version}: migrating it to ${SCHEMA_VERSION} needs the rule that says whose record a resource is`);
+    if (!ownership && version < 7) throw new Error(`the database file has schema version ${version}: migrating it to ${SCHEMA_VERSION} needs the rule that says whose record a resource is`);
     this.db.transaction(() => {
       if (version === 5) {
         this.db.function('fhir_width_class', { deterministic: true }, (low: unknown, high: unknown) =>
           widthClass(typeof low === 'number' ? low : null, typeof high === 'number' ? high : null));
         this.db.exec(MIGRATE_FROM_5);
       }
-      const types = this.db.prepare('SELECT DISTINCT resource_type FROM resource_current').pluck().all() as string[];
-      for (const { sql, params } of migrateFrom6(ownership, types)) this.db.prepare(sql).run(...params);
+      if (version < 7) {
+        const types = this.db.prepare('SELECT DISTINCT resource_type FROM resource_current').pluck().all() as string[];
+        for (const { sql, params } of migrateFrom6(ownership!, types)) this.db.prepare(sql).run(...params);
+      }
+      for (const sql of MIGRATE_FROM_7) this.db.prepare(sql).run();
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
   }
 
-  private replaceIndex(resourceType: string, id: string, index: ResourceIndex | undefined, isNew = false): void {
+  /**
+   * The codes of `resourceType`'s parameters known here. A write's pairs are all known by the
+   * time it runs (`registerCodes`, at the start of its flush).
+   */
+  private codesOf(resourceType: string): Map<string, number> {
+    let byParam = this.codes.get(resourceType);
+    if (!byParam) {
+      byParam = new Map();
+      this.codes.set(resourceType, byParam);
+    }
+    return byParam;
+  }
+
+  /** The code a search binds for the pair: NO_CODE when no entry has ever had it. */
+  private codeOf(resourceType: string, param: string): number {
+    const byParam = this.codesOf(resourceType);
+    let code = byParam.get(param);
+    if (code === undefined) {
+      // Perhaps added by the other thread's store, or not yet known to this one.
+      code = this.readCode.get(resourceType, param);
+      if (code === undefined) return NO_CODE;
+      byParam.set(param, code);
+    }
+    return code;
+  }
+
+  /** Notes the pairs of a queued write's entries that have no code here yet. */
+  private noteParams(resourceType: string, index: ResourceIndex | undefined): void {
+    if (!index) return;
+    const byParam = this.codesOf(resourceType);
+    let unknown: Set<string> | undefined;
+    for (const entry of index.entries) {
+      if (byParam.has(entry.param)) continue;
+      unknown ??= this.unregistered.get(resourceType);
+      if (!unknown) {
+        unknown = new Set();
+        this.unregistered.set(resourceType, unknown);
+      }
+      unknown.add(entry.param);
+    }
+  }
+
+  /**
+   * Gives the noted pairs their codes in a transaction of their own, committed before the
+   * writes that use them (inside the write gate, before theirs): a write's transaction or
+   * savepoint can roll back, and a code it had added would go with it while this store (or the
+   * other thread's, which takes codes from the table) kept using it. Codes are never deleted, so
+   * one committed once is safe for good.
+   */
+  private registerCodes(): void {
+    if (this.unregistered.size === 0) return;
+    const pairs = this.unregistered;
+    this.inOneTransaction(() => {
+      for (const [resourceType, params] of pairs) {
+        const byParam = this.codesOf(resourceType);
+        for (const param of params) {
+          if (byParam.has(param)) continue;
+          this.addCode.run(resourceType, param);
+          byParam.set(param, this.readCode.get(resourceType, param)!);
+        }
+      }
+    });
+    this.unregistered = new Map();
+  }
+
+  private replaceIndex(resourceType: string, id: string, doc: number, index: ResourceIndex | undefined, isNew = false): void {
     // A first version has nothing to replace.
     if (!isNew) {
-      this.clearEntries.run(resourceType, id);
-      this.clearPatients.run(resourceType, id);
+      this.clearEntries.run(doc);
+      this.clearPatients.run(doc);
     }
     if (!index) return;
     const entries = index.entries;
+    const codes = this.codesOf(resourceType);
     // The patient of every entry when there is exactly one, other than the resource itself (a
     // Patient is its own: its id says so); rows of resource_patient only for several (see the
     // schema).
     const patients = new Set(index.patients);
     const owner = patients.size === 1 && index.patients[0] !== id ? index.patients[0]! : null;
-    if (patients.size > 1) for (const patient of patients) this.insertPatient.run(resourceType, patient, id);
+    if (patients.size > 1) for (const patient of patients) this.insertPatient.run(doc, resourceType, patient);
     // Parameters with more than one range entry here (their entries get m = 1).
     const ranges = new Map<string, number>();
     for (const entry of entries) {
@@ -237,10 +322,11 @@ export class SqliteStore implements ResourceStore {
       let k = 0;
       for (let seq = start; seq < end; seq++) {
         const entry = entries[seq]!;
-        values[k++] = resourceType;
-        values[k++] = id;
+        const code = codes.get(entry.param);
+        if (code === undefined) throw new Error(`no code for ${resourceType}.${entry.param}: its write was not noted (noteParams)`);
+        values[k++] = doc;
         values[k++] = seq;
-        values[k++] = entry.param;
+        values[k++] = code;
         for (let i = 0; i < 3; i++) {
           const v = entry.values[i];
           values[k++] = v?.system ?? null;
@@ -294,8 +380,10 @@ export class SqliteStore implements ResourceStore {
     const deleted = body === undefined;
     this.insertVersion.run(resourceType, id, versionId, lastUpdated, deleted ? 1 : 0, body ?? null);
     const index = deleted ? undefined : request.index;
-    this.upsertCurrent.run(resourceType, id, versionId, deleted ? 1 : 0, lastUpdated, sortKeysJson(index));
-    this.replaceIndex(resourceType, id, index, current === undefined);
+    const upserted = this.upsertCurrent.run(resourceType, id, versionId, deleted ? 1 : 0, lastUpdated, sortKeysJson(index));
+    // A resource keeps its doc for good; a new one gets the next.
+    const doc = current?.doc ?? Number(upserted.lastInsertRowid);
+    this.replaceIndex(resourceType, id, doc, index, current === undefined);
     const stored: StoredVersion = { resourceType, id, versionId, lastUpdated, deleted };
     if (body !== undefined) stored.body = body;
     return stored;
@@ -322,6 +410,7 @@ export class SqliteStore implements ResourceStore {
    * after the commit, so an answered write is durable.
    */
   write(request: WriteRequest): Promise<StoredVersion> {
+    this.noteParams(request.resourceType, request.index);
     return this.enqueue(() => this.writeTx(request));
   }
 
@@ -332,6 +421,7 @@ export class SqliteStore implements ResourceStore {
    */
   writeMany(requests: WriteRequest[]): Promise<StoredVersion[]> {
     if (requests.length === 0) return Promise.resolve([]);
+    for (const request of requests) this.noteParams(request.resourceType, request.index);
     return this.enqueue(() => this.writeManyTx(requests), true);
   }
 
@@ -368,6 +458,12 @@ export class SqliteStore implements ResourceStore {
     const alone = this.pending.filter((item) => item.alone);
     this.pending = [];
     try {
+      try {
+        this.registerCodes();
+      } catch (error) {
+        for (const item of [...alone, ...batch]) item.reject(error);
+        return;
+      }
       this.commitQueued(batch, alone);
     } finally {
       this.checkpoints?.nudge();
@@ -409,7 +505,7 @@ export class SqliteStore implements ResourceStore {
 
   async search(query: SearchQuery): Promise<SearchHit[]> {
     if (query.limit <= 0 || query.resourceTypes.length === 0) return [];
-    const { sql, params, keyCount } = compileSearch(query, this.ownership);
+    const { sql, params, keyCount } = compileSearch(query, this.ownership, this.codeOfPair);
     const rows = this.statement(sql).all(...params) as (VersionRow & Record<string, string | number | null>)[];
     const hits = rows.map((row) => ({
       version: toStored(row),
@@ -421,7 +517,7 @@ export class SqliteStore implements ResourceStore {
 
   async count(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Promise<number> {
     if (query.resourceTypes.length === 0) return 0;
-    const { sql, params } = compileCount(query, this.ownership);
+    const { sql, params } = compileCount(query, this.ownership, this.codeOfPair);
     return (this.statement(sql).get(...params) as { n: number }).n;
   }
 
@@ -431,13 +527,15 @@ export class SqliteStore implements ResourceStore {
    * of the database itself can stop it midway, and that fails the whole transaction anyway.
    */
   reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void> {
+    this.noteParams(resourceType, index);
     return this.enqueue(() => this.reindexNow(resourceType, id, versionId, index));
   }
 
   private reindexNow(resourceType: string, id: string, versionId: number, index: ResourceIndex): void {
-    if (this.currentVersion.get(resourceType, id)?.version_id !== versionId) return;
-    this.replaceIndex(resourceType, id, index);
-    this.updateSortKeys.run(sortKeysJson(index), resourceType, id);
+    const current = this.currentVersion.get(resourceType, id);
+    if (current?.version_id !== versionId) return;
+    this.replaceIndex(resourceType, id, current.doc, index);
+    this.updateSortKeys.run(sortKeysJson(index), current.doc);
   }
 
   async history(query: HistoryQuery): Promise<StoredVersion[]> {
