@@ -1,11 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openSharedStore, releaseSharedStore } from '../../src/store/open-store.js';
 import { Worker } from 'node:worker_threads';
 import type { ResourceStore } from '../../src/store/port.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { codeIs, indexOf, render, token } from './fixtures.js';
 import { patientWrite as patient } from './sharing-fixtures.js';
 
 /**
@@ -90,5 +92,43 @@ describe('a SQLite file shared between two stores', () => {
     releaseSharedStore(main.share!);
     await Promise.all([main.write(patient('a')), other.write(patient('b'))]);
     expect((await main.readCurrent('Patient', 'b'))?.versionId).toBe(1);
+  });
+
+  it('gives a (type, parameter) pair one code for both, each finding what the other indexed under it', async () => {
+    const obs = (id: string, param: string, code: string) => ({ resourceType: 'Observation', id, renderBody: render(id), index: indexOf(token(param, null, code)) });
+    const find = async (store: ResourceStore, param: string, code: string) =>
+      (await store.search({ resourceTypes: ['Observation'], where: [codeIs(param, code)], sort: [], limit: 10 })).map((h) => h.version.id);
+    // Nothing has the pair yet: no rows.
+    expect(await find(other, 'x-new', 'a')).toEqual([]);
+    await main.write(obs('o1', 'x-new', 'a'));
+    expect(await find(other, 'x-new', 'a')).toEqual(['o1']);
+    await other.write(obs('o2', 'x-new', 'a'));
+    expect(await find(main, 'x-new', 'a')).toEqual(['o1', 'o2']);
+    expect(await other.count({ resourceTypes: ['Observation'], where: [codeIs('x-new', 'a')] })).toBe(2);
+  });
+
+  it('keeps the code of a pair whose first write was rolled back, and the pair searchable after', async () => {
+    const obs = (id: string, param: string, expectedVersion?: number | null) => ({
+      resourceType: 'Observation',
+      id,
+      renderBody: render(id),
+      index: indexOf(token(param, null, 'v')),
+      ...(expectedVersion !== undefined && { expectedVersion }),
+    });
+    const find = async (store: ResourceStore, param: string) =>
+      (await store.search({ resourceTypes: ['Observation'], where: [codeIs(param, 'v')], sort: [], limit: 10 })).map((h) => h.version.id);
+    // A version conflict in a group commit (its savepoint rolls back), and a whole transaction that fails.
+    await main.write(obs('taken', 'other'));
+    await expect(main.write(obs('taken', 'y-new', null))).rejects.toThrow(/version conflict/);
+    await expect(other.writeMany([obs('t1', 'z-new'), obs('taken', 'z-new', null)])).rejects.toThrow(/version conflict/);
+    expect(await find(main, 'y-new')).toEqual([]);
+    expect(await find(other, 'z-new')).toEqual([]);
+    await Promise.all([other.write(obs('y1', 'y-new')), main.write(obs('z1', 'z-new'))]);
+    expect(await find(main, 'y-new')).toEqual(['y1']);
+    expect(await find(other, 'z-new')).toEqual(['z1']);
+    // Every entry's code is one search_param has.
+    const db = new Database(join(dir, 'store.db'), { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) FROM search_index WHERE code NOT IN (SELECT code FROM search_param)').pluck().get()).toBe(0);
+    db.close();
   });
 });
