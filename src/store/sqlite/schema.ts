@@ -138,8 +138,10 @@ const ENTRY_VALUES = 's0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2
 /**
  * From version 7, as statements to run in order: every resource gets a doc (in type and id
  * order), every (type, parameter) pair of the entries a code, and the entries and patients are
- * copied under them into new tables that replace the old. The old indexes are dropped first
- * (their names are the new ones'); SCHEMA creates the new indexes after, on the filled tables.
+ * copied under them into new tables that replace the old. Each copy reads the old table in its
+ * key order, which is the new key's (docs follow type and id), so nothing is sorted and the
+ * rows are appended. The old indexes are dropped first (their names are the new ones'); SCHEMA
+ * creates the new indexes after, on the filled tables.
  */
 export const MIGRATE_FROM_7 = [
   'DROP INDEX IF EXISTS resource_current_by_time',
@@ -169,12 +171,12 @@ export const MIGRATE_FROM_7 = [
     FROM search_index_7 e
     JOIN resource_current c ON c.resource_type = e.resource_type AND c.id = e.id
     JOIN search_param p ON p.resource_type = e.resource_type AND p.param = e.param
-    ORDER BY c.doc, e.seq`,
+    ORDER BY e.resource_type, e.id, e.seq`,
   RESOURCE_PATIENT.trim().replace(/;$/, ''),
   `INSERT INTO resource_patient (doc, resource_type, patient)
     SELECT c.doc, o.resource_type, o.patient FROM resource_patient_7 o
     JOIN resource_current c ON c.resource_type = o.resource_type AND c.id = o.id
-    ORDER BY c.doc, o.patient`,
+    ORDER BY o.resource_type, o.id, o.patient`,
   'DROP TABLE resource_current_7',
   'DROP TABLE search_index_7',
   'DROP TABLE resource_patient_7',
