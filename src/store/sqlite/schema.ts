@@ -210,6 +210,11 @@ CREATE TABLE IF NOT EXISTS resource_current (
 -- doc: the resource's number, given once and never reused (a deleted resource keeps its row),
 -- in order of creation, so a new resource's entries go at the end of search_index.
 CREATE INDEX IF NOT EXISTS resource_current_by_time ON resource_current (resource_type, last_updated);
+-- The type and id of each doc, narrow: a page in id order turns the docs a search lists into
+-- ids (see Compiler.owners in search-sql.ts), and the rows themselves, with their sort keys,
+-- are several times as wide (a list of 2,900 Observations among 100,000 resources read through
+-- the rows: the page 5 -> 13 ms).
+CREATE INDEX IF NOT EXISTS resource_current_ids ON resource_current (doc, resource_type, id);
 
 ${SEARCH_TABLES}
 -- Clustered by doc, so a resource's entries share pages, and a new resource's go at the end.
