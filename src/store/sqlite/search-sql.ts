@@ -70,8 +70,9 @@ class Compiler {
    * id, through the docs' rows: SQLite then has the choices it had when entries held ids, the
    * ones that make such a page fast: the ids of a list sorted once and sought in the page's
    * order, so that it stops after its first rows (`c.doc IN (docs)` there: a reference search
-   * 90 us -> 2.9 ms on 40,000 Observations). The ids cost a look at each listed doc in
-   * resource_current_ids (a narrow index: through the rows, a page of 2,900 matches was 13 ms).
+   * 90 us -> 2.9 ms on 40,000 Observations). The ids cost a seek per listed doc in
+   * resource_current_ids, which entries holding ids did not: about 1.5 us a doc on the busy
+   * bench machine (a token page of 2,900 matches 4 -> 9 ms; counts, by doc, got faster).
    */
   owners(c: string, docs: Fragment, types: string[]): Fragment {
     if (c !== this.ordered) return { sql: `${c}.doc IN (${docs.sql})`, params: docs.params, byDoc: true, ...(types.length === 1 && { ids: docs }) };
