@@ -75,6 +75,12 @@ describeEachStore('ResourceStore patients', (open) => {
       [codeIs('code', 'x'), { kind: 'or', anyOf: [[ofPatients('p3')], [vital]] }],
       [{ kind: 'not', criterion: ofPatients('p1') }],
       [ofPatients('p1', 'p2'), { kind: 'id', ids: ['o2', 'o3', 'o4'] }],
+      // A patient list less some of its records (a doctor's search without restricted ones),
+      // with the list written out and bound as one value (longer lists), and o2 of two patients.
+      [ofPatients('p1', 'p2'), { kind: 'not', criterion: vital }],
+      [ofPatients('p1', 'p2', 'p3', 'n1', 'n2', 'n3'), { kind: 'not', criterion: vital }],
+      [ofPatients('p1', 'p2', 'p3', 'n1', 'n2', 'n3'), codeIs('code', 'x'), { kind: 'not', criterion: vital }],
+      [ofPatients('p1', 'p2', 'p3', 'n1', 'n2', 'n3'), { kind: 'not', criterion: codeIs('code', 'y') }, { kind: 'not', criterion: vital }],
     ];
     for (const where of mixes) {
       const found = await find(...where);
@@ -84,6 +90,8 @@ describeEachStore('ResourceStore patients', (open) => {
     expect(await find(ofPatients('p1', 'p3'), vital, codeIs('code', 'x'))).toEqual(['o1', 'o5']);
     expect(await find(codeIs('code', 'x'), { kind: 'or', anyOf: [[ofPatients('p3')], [vital]] })).toEqual(['o1', 'o5']);
     expect(await find({ kind: 'not', criterion: ofPatients('p1') })).toEqual(['o3', 'o4', 'o5']);
+    expect(await find(ofPatients('p1', 'p2', 'p3', 'n1', 'n2', 'n3'), { kind: 'not', criterion: vital })).toEqual(['o2', 'o3']);
+    expect(await find(ofPatients('p1', 'p2', 'p3', 'n1', 'n2', 'n3'), { kind: 'not', criterion: codeIs('code', 'y') }, { kind: 'not', criterion: vital })).toEqual(['o2']);
   });
 
   it('keeps each type of a search across types to the same patients', async () => {

@@ -103,7 +103,10 @@ export class SearchService {
     const more = hits.length > parsed.count;
     // Going backwards, the extra row is the one furthest from the cursor: the first.
     const page = position.before && more ? hits.slice(1) : hits.slice(0, parsed.count);
-    const total = parsed.total === 'none' && !countOnly ? undefined : await this.store.count({ resourceTypes: input.resourceTypes, where });
+    // A first page with room to spare holds every match: its length is the total.
+    const wholeResult = !countOnly && parsed.count > 0 && !more && !position.after && !position.before;
+    const total =
+      parsed.total === 'none' && !countOnly ? undefined : wholeResult ? page.length : await this.store.count({ resourceTypes: input.resourceTypes, where });
 
     const matches = page.map((h) => this.decode(h.version));
     const included = countOnly ? [] : await this.included(matches, parsed, input.baseUrl, visibility);
