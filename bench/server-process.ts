@@ -67,6 +67,12 @@ function readProc(pid: number): ProcSample | undefined {
   }
 }
 
+/** CPU time a process has used so far, in seconds (undefined once it is gone). */
+export function processCpuSeconds(pid: number): number | undefined {
+  const sample = readProc(pid);
+  return sample && sample.cpuTicks / CLOCK_TICKS_PER_SECOND;
+}
+
 /** Busy CPU time of the whole machine so far, in seconds (all cores, from /proc/stat). */
 export function systemBusySeconds(): number {
   try {
