@@ -133,6 +133,18 @@ CREATE TABLE IF NOT EXISTS search_index (
   PRIMARY KEY (doc, seq)
 ) WITHOUT ROWID;`;
 
+/** The pointer table: one row per resource, numbered (doc) on its first version. */
+const RESOURCE_CURRENT = `CREATE TABLE IF NOT EXISTS resource_current (
+  doc INTEGER PRIMARY KEY,
+  resource_type TEXT NOT NULL,
+  id TEXT NOT NULL,
+  version_id INTEGER NOT NULL,
+  deleted INTEGER NOT NULL,
+  last_updated INTEGER NOT NULL,
+  sort_keys TEXT,
+  UNIQUE (resource_type, id)
+)`;
+
 const ENTRY_VALUES = 's0, v0, t0, l0, h0, s1, v1, t1, l1, h1, s2, v2, t2, l2, h2, wc, m, patient';
 
 /**
@@ -152,16 +164,7 @@ export const MIGRATE_FROM_7 = [
   'ALTER TABLE resource_current RENAME TO resource_current_7',
   'ALTER TABLE search_index RENAME TO search_index_7',
   'ALTER TABLE resource_patient RENAME TO resource_patient_7',
-  `CREATE TABLE resource_current (
-    doc INTEGER PRIMARY KEY,
-    resource_type TEXT NOT NULL,
-    id TEXT NOT NULL,
-    version_id INTEGER NOT NULL,
-    deleted INTEGER NOT NULL,
-    last_updated INTEGER NOT NULL,
-    sort_keys TEXT,
-    UNIQUE (resource_type, id)
-  )`,
+  RESOURCE_CURRENT,
   `INSERT INTO resource_current (resource_type, id, version_id, deleted, last_updated, sort_keys)
     SELECT resource_type, id, version_id, deleted, last_updated, sort_keys FROM resource_current_7 ORDER BY resource_type, id`,
   ...SEARCH_TABLES.split(';').map((sql) => sql.trim()).filter((sql) => sql.length > 0),
@@ -197,16 +200,7 @@ CREATE INDEX IF NOT EXISTS resource_version_by_time
 CREATE INDEX IF NOT EXISTS resource_version_by_type_time
   ON resource_version (resource_type, last_updated DESC, id DESC, version_id DESC);
 
-CREATE TABLE IF NOT EXISTS resource_current (
-  doc INTEGER PRIMARY KEY,
-  resource_type TEXT NOT NULL,
-  id TEXT NOT NULL,
-  version_id INTEGER NOT NULL,
-  deleted INTEGER NOT NULL,
-  last_updated INTEGER NOT NULL,
-  sort_keys TEXT,
-  UNIQUE (resource_type, id)
-);
+${RESOURCE_CURRENT};
 -- doc: the resource's number, given once and never reused (a deleted resource keeps its row),
 -- in order of creation, so a new resource's entries go at the end of search_index.
 CREATE INDEX IF NOT EXISTS resource_current_by_time ON resource_current (resource_type, last_updated);
