@@ -70,7 +70,7 @@ describe('SqliteStore on a schema version 5 file', () => {
     const db = new Database(path, { readonly: true });
     expect(db.pragma('user_version', { simple: true })).toBe(8);
     const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").pluck().all();
-    expect(indexes).toEqual(['search_index_multi', 'search_index_range', 'search_index_value']);
+    expect(indexes).toEqual(['search_index_multi', 'search_index_range', 'search_index_rest', 'search_index_value']);
     const rows = db
       .prepare("SELECT c.id, e.wc, e.m FROM search_index e JOIN resource_current c USING (doc) JOIN search_param p USING (code) WHERE p.param = 'date' ORDER BY c.id, e.seq")
       .all();
@@ -170,8 +170,8 @@ describe('SqliteStore on a schema version 6 file', () => {
     for (const [, id, , patient] of entries as [string, string, number, string | null][]) expect([id, patient]).toEqual([id, patientOf[id]]);
     // One value index, now with the patient (the old one is replaced, not doubled).
     const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").raw().all() as [string, string][];
-    expect(indexes.map(([name]) => name)).toEqual(['search_index_multi', 'search_index_range', 'search_index_value']);
-    expect(String(indexes[2]![1])).toMatch(/\(code, v0, patient, s0\)/);
+    expect(indexes.map(([name]) => name)).toEqual(['search_index_multi', 'search_index_range', 'search_index_rest', 'search_index_value']);
+    expect(String(indexes[3]![1])).toMatch(/\(code, v0, patient, s0\)/);
     db.close();
   });
 
@@ -294,8 +294,8 @@ describe('SqliteStore on a schema version 7 file', () => {
       ['o2', 'Observation', 'p2'],
     ]);
     const indexes = db.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'search_index' ORDER BY name").raw().all() as [string, string][];
-    expect(indexes.map(([name]) => name)).toEqual(['search_index_multi', 'search_index_range', 'search_index_value']);
-    expect(String(indexes[2]![1])).toMatch(/\(code, v0, patient, s0\)/);
+    expect(indexes.map(([name]) => name)).toEqual(['search_index_multi', 'search_index_range', 'search_index_rest', 'search_index_value']);
+    expect(String(indexes[3]![1])).toMatch(/\(code, v0, patient, s0\)/);
     // No table of the old layout is left.
     expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").pluck().all()).toEqual([
       'resource_current',

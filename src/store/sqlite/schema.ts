@@ -228,6 +228,9 @@ CREATE INDEX IF NOT EXISTS search_index_value ON search_index (code, v0, patient
 -- parameter can be met by different entries only there.
 CREATE INDEX IF NOT EXISTS search_index_range ON search_index (code, wc, l0, h0) WHERE wc IS NOT NULL;
 CREATE INDEX IF NOT EXISTS search_index_multi ON search_index (code, l0, h0) WHERE m = 1;
+-- The entries in neither of the others (a token with a system and no code, a text alone,
+-- presence): with them every entry of a code is found from the code, not by a scan of all.
+CREATE INDEX IF NOT EXISTS search_index_rest ON search_index (code) WHERE v0 IS NULL AND wc IS NULL;
 
 ${RESOURCE_PATIENT}
 CREATE INDEX IF NOT EXISTS resource_patient_by_patient ON resource_patient (resource_type, patient);
