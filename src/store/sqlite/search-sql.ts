@@ -176,10 +176,11 @@ class Compiler {
         // key starts with the doc, so without a branch per index (each read from its code on)
         // SQLite scans every entry of every type (the notification dispatcher's "category
         // system|" search: 400 ms on 100,000 resources).
-        const branches = [`${e}.v0 IS NOT NULL`, `${e}.v0 IS NULL AND ${e}.wc IS NULL`, `${e}.v0 IS NULL AND ${e}.wc IS NOT NULL`].map((rows, i) => {
+        const indexed = [(b: string) => `${b}.v0 IS NOT NULL`, (b: string) => `${b}.v0 IS NULL AND ${b}.wc IS NULL`, (b: string) => `${b}.v0 IS NULL AND ${b}.wc IS NOT NULL`];
+        const branches = indexed.map((rows, i) => {
           const b = i === 0 ? e : this.alias('e');
           const match = this.entryMatch(criterion.param, types, criterion.anyOf, b);
-          return { sql: `SELECT ${b}.doc FROM search_index ${b} WHERE ${match.sql} AND ${rows.replaceAll(`${e}.`, `${b}.`)}`, params: match.params };
+          return { sql: `SELECT ${b}.doc FROM search_index ${b} WHERE ${match.sql} AND ${rows(b)}`, params: match.params };
         });
         return this.owners(c, { sql: branches.map((f) => f.sql).join(' UNION ALL '), params: branches.flatMap((f) => f.params) }, types);
       }

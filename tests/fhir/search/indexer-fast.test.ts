@@ -1,7 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
+import { realResources as corpus, type RealResource as Resource } from '../../fixtures/real-resources.js';
 import { indexResource } from '../../../src/fhir/search/indexer.js';
 
 /**
@@ -11,28 +9,11 @@ import { indexResource } from '../../../src/fhir/search/indexer.js';
  * repeated elements, so a display text found twice may give its `:text` entry twice on one side only.
  */
 
-const require = createRequire(import.meta.url);
-const examplesDir = dirname(require.resolve('hl7.fhir.r4.examples/package.json'));
-const syntheaDir = join(process.cwd(), '..', 'shared', 'data', 'synthea-10-patients');
-
 /**
  * Where the fast walker finds more than fhirpath.js: a union there compares decimals at their
  * precision and drops a 1e-245 g component quantity as a repeat of another tiny one.
  */
 const MORE_FOUND_THAN_FHIRPATH = new Set(['Observation-decimal.json']);
-
-type Resource = Record<string, unknown> & { resourceType: string };
-
-function* corpus(): Generator<[string, Resource]> {
-  for (const file of readdirSync(examplesDir).filter((f) => f.endsWith('.json') && f !== 'package.json')) {
-    yield [file, JSON.parse(readFileSync(join(examplesDir, file), 'utf8')) as Resource];
-  }
-  if (!existsSync(syntheaDir)) return;
-  for (const file of readdirSync(syntheaDir).filter((f) => f.endsWith('.ndjson') && f !== 'log.ndjson')) {
-    const lines = readFileSync(join(syntheaDir, file), 'utf8').split('\n').filter((l) => l.trim());
-    for (let i = 0; i < lines.length; i++) yield [`${file}:${i + 1}`, JSON.parse(lines[i]!) as Resource];
-  }
-}
 
 function summary(resource: Resource, general: boolean): { entries: string[]; sortKeys: string } {
   const index = indexResource(resource, { localBase: 'http://example.org/fhir', general });

@@ -1,7 +1,5 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
+import { realResources as corpus, type RealResource as Resource } from '../../fixtures/real-resources.js';
 import { patientsOf } from '../../../src/access/records-of.js';
 import { allResourceTypes } from '../../../src/fhir/definitions.js';
 import { patientCompartmentParams } from '../../../src/fhir/search/compartments.js';
@@ -15,7 +13,6 @@ import { searchParameters, splitUnion } from '../../../src/fhir/search/registry.
  * stored with none.
  */
 
-type Resource = Record<string, unknown> & { resourceType: string };
 const BASE = 'http://example.org/fhir';
 const indexed = (resource: Resource) => indexResource(resource, { localBase: BASE }).patients;
 
@@ -70,21 +67,6 @@ it('a Patient is its own; a resource naming several patients belongs to each, on
   // A patient on another server is not one of ours.
   expect(indexed({ resourceType: 'Observation', subject: { reference: 'http://elsewhere.org/fhir/Patient/a' } })).toEqual([]);
 });
-
-const require = createRequire(import.meta.url);
-const examplesDir = dirname(require.resolve('hl7.fhir.r4.examples/package.json'));
-const syntheaDir = join(process.cwd(), '..', 'shared', 'data', 'synthea-10-patients');
-
-function* corpus(): Generator<[string, Resource]> {
-  for (const file of readdirSync(examplesDir).filter((f) => f.endsWith('.json') && f !== 'package.json')) {
-    yield [file, JSON.parse(readFileSync(join(examplesDir, file), 'utf8')) as Resource];
-  }
-  if (!existsSync(syntheaDir)) return;
-  for (const file of readdirSync(syntheaDir).filter((f) => f.endsWith('.ndjson') && f !== 'log.ndjson')) {
-    const lines = readFileSync(join(syntheaDir, file), 'utf8').split('\n').filter((l) => l.trim());
-    for (let i = 0; i < lines.length; i++) yield [`${file}:${i + 1}`, JSON.parse(lines[i]!) as Resource];
-  }
-}
 
 it('stores the patients the access rules find, on every official example and the Synthea sample', { timeout: 300_000 }, () => {
   const differences: string[] = [];
