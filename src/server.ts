@@ -106,10 +106,12 @@ export interface ServerOptions {
  */
 function openAuditTrail(options: ServerOptions, codec: BodyCodec, localBase: string, onError: (message: string) => void) {
   const share = options.store.share;
+  const indexBehind = options.auditIndexBehind ?? options.store.kind === 'sqlite';
   if (share && codec === plainJsonCodec && (options.auditThread ?? true)) {
-    return { auditLog: new AuditWorker(share, { baseUrl: localBase, onError }), auditIndex: undefined };
+    const worker = new AuditWorker(share, { baseUrl: localBase, onError, indexBehind });
+    return { auditLog: worker, auditIndex: indexBehind ? worker : undefined };
   }
-  const indexer = (options.auditIndexBehind ?? options.store.kind === 'sqlite') ? new AuditIndexer(options.store, codec, { localBase }) : undefined;
+  const indexer = indexBehind ? new AuditIndexer(options.store, codec, { localBase }) : undefined;
   const log = new AuditLog(options.store, codec, { baseUrl: localBase, ...(indexer && { indexer }) });
   return { auditLog: { record: (event: AccessEvent) => log.record(event), open: () => log.open(), close: async () => indexer?.close() }, auditIndex: indexer };
 }

@@ -27,6 +27,8 @@ export interface AuditIndexOptions {
   delayMs?: number;
   /** Index at once when this many events wait (default 250). */
   maxPending?: number;
+  /** Most events indexed in one commit (default 250). */
+  chunk?: number;
 }
 
 const AUDIT = 'AuditEvent';
@@ -39,13 +41,14 @@ const RECOVERY_PAGE = 500;
  */
 const CHUNK = 250;
 
-export class AuditIndexer {
+export class AuditIndexer implements AuditIndexProgress {
   private pending: AuditEvent[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** The indexing run in progress, if any; runs never overlap. */
   private running: Promise<void> = Promise.resolve();
   private readonly delayMs: number;
   private readonly maxPending: number;
+  private readonly chunk: number;
 
   constructor(
     private readonly store: ResourceStore,
@@ -54,6 +57,7 @@ export class AuditIndexer {
   ) {
     this.delayMs = options.delayMs ?? 100;
     this.maxPending = options.maxPending ?? CHUNK;
+    this.chunk = options.chunk ?? CHUNK;
   }
 
   /** Events just stored (as version 1, without index entries), to index soon. */
@@ -93,11 +97,11 @@ export class AuditIndexer {
   }
 
   private async index(events: AuditEvent[]): Promise<void> {
-    for (let start = 0; start < events.length; start += CHUNK) {
+    for (let start = 0; start < events.length; start += this.chunk) {
       // A chunk is started in one turn of the event loop, so the embedded store commits it together.
       await Promise.all(
         events
-          .slice(start, start + CHUNK)
+          .slice(start, start + this.chunk)
           .map((event) =>
             this.store.reindex(AUDIT, event.id!, 1, indexResource(event as unknown as Record<string, unknown> & { resourceType: string }, { localBase: this.options.localBase })),
           ),
@@ -158,11 +162,17 @@ function criterionReaches(criterion: SearchCriterion, type: string): boolean {
   }
 }
 
+/** What searches wait on: an AuditIndexer in this thread, or the audit thread's (AuditWorker). */
+export interface AuditIndexProgress {
+  /** Resolves once every event recorded so far is indexed; rejects if that could not be done. */
+  catchUp(): Promise<void>;
+}
+
 /**
  * The store as searches must see it: a query that can reach AuditEvents waits until the
  * audit trail's index has caught up with every event recorded so far.
  */
-export function seeingIndexedAudits(store: ResourceStore, indexer: AuditIndexer): ResourceStore {
+export function seeingIndexedAudits(store: ResourceStore, indexer: AuditIndexProgress): ResourceStore {
   return {
     kind: store.kind,
     ...(store.atomicWriteMany !== undefined && { atomicWriteMany: store.atomicWriteMany }),

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import { releaseSharedStore } from '../store/open-store.js';
 import type { StoreShare } from '../store/port.js';
+import type { AuditIndexProgress } from './audit-index.js';
 import type { AccessEvent, AccessRecorder } from './events.js';
 
 /**
@@ -10,10 +11,12 @@ import type { AccessEvent, AccessRecorder } from './events.js';
  * the hash chain, its version, its ~15 search index rows, the commits) was about two thirds of a
  * read's CPU, all on the thread that serves requests. Here the request thread only hands the
  * access event over; a worker thread with its own connection to the same database file runs
- * the AuditLog there, on the other core, and indexes each event in the commit that stores it.
- * Nothing about the trail changes: a request's answer still waits until its event is stored
- * (`record` resolves on the thread's word that it committed), and a failure still fails the
- * request. Searches need not wait for anything: an event is indexed once it is recorded.
+ * the AuditLog there, on the other core. Nothing about the trail changes: a request's answer
+ * still waits until its event is stored (`record` resolves on the thread's word that it
+ * committed), and a failure still fails the request. The thread indexes each event in the
+ * commit that stores it, or (`indexBehind`) a moment later with many others, as AuditIndexer
+ * does on this thread; then a search that can reach AuditEvents first asks the thread to catch
+ * up (`catchUp`, through seeingIndexedAudits).
  *
  * If the thread dies, what it had not confirmed fails (those requests fail), and the next
  * request starts a new one, which continues the chain from the store.
@@ -25,19 +28,27 @@ export interface AuditThreadData {
   observerName?: string;
   /** Most events in one commit (the request thread's own writes may wait for one). */
   maxBatch?: number;
+  /** Index events a moment after recording them, this many in one commit (see audit-index.ts). */
+  indexBehind?: { chunk: number };
 }
 
-export type ToAuditThread = { type: 'record'; batch: number; events: AccessEvent[] } | { type: 'close' };
+export type ToAuditThread = { type: 'record'; batch: number; events: AccessEvent[] } | { type: 'catch-up'; request: number } | { type: 'close' };
 
 export type FromAuditThread =
   | { type: 'ready' }
   | { type: 'open-failed'; message: string }
   | { type: 'recorded'; batch: number; failed: { index: number; message: string }[] }
+  | { type: 'caught-up'; request: number; failure?: string }
   | { type: 'closed'; failure?: string };
 
 export interface AuditWorkerOptions {
   baseUrl: string;
   observerName?: string;
+  /**
+   * Index events behind the trail on the thread (see audit-index.ts): then searches that can
+   * reach AuditEvents must wait on `catchUp` (see seeingIndexedAudits).
+   */
+  indexBehind?: boolean;
   /** Where the thread's failures are told (never to clients). */
   onError?: (message: string) => void;
 }
@@ -52,6 +63,12 @@ interface Waiter {
  * own writes wait for (about 300 us an event on the core bench's reads, so up to some 30 ms).
  */
 const MAX_BATCH = 100;
+/**
+ * Events indexed in one commit when indexing behind: the trail's own commits (which requests
+ * wait for) queue behind it on the thread, and the request thread's writes at the write gate,
+ * so it is kept short (about 64 x 100 us); most of what a larger one saves, it saves already.
+ */
+const INDEX_CHUNK = 64;
 const POST_INTERVAL_MS = 1;
 
 class AuditThreadFailure extends Error {
@@ -73,13 +90,17 @@ function newThread(data: AuditThreadData): Worker {
   return new Worker(bootstrap, { eval: true, workerData: data });
 }
 
-export class AuditWorker implements AccessRecorder {
+export class AuditWorker implements AccessRecorder, AuditIndexProgress {
   private worker: Worker | undefined;
   private starting: Promise<Worker> | undefined;
   private queue: { event: AccessEvent; waiter: Waiter }[] = [];
   private postScheduled = false;
   private lastPost = -Infinity;
   private readonly awaiting = new Map<number, Waiter[]>();
+  private readonly catchingUp = new Map<number, Waiter>();
+  /** Batches answered as recorded, and how many of them an answered catch-up covered. */
+  private recordedBatches = 0;
+  private indexedBatches = 0;
   private closing: Waiter | undefined;
   private nextId = 1;
   private closed = false;
@@ -108,6 +129,22 @@ export class AuditWorker implements AccessRecorder {
         else setImmediate(() => void this.postQueued());
       }
     });
+  }
+
+  /**
+   * Resolves once the thread has indexed every event recorded so far (at once when it indexes
+   * each event in the commit that stores it).
+   */
+  async catchUp(): Promise<void> {
+    if (!this.options.indexBehind || this.indexedBatches === this.recordedBatches) return;
+    const covers = this.recordedBatches;
+    const worker = await this.started();
+    const request = this.nextId++;
+    await new Promise<void>((resolve, reject) => {
+      this.catchingUp.set(request, { resolve, reject });
+      worker.postMessage({ type: 'catch-up', request } satisfies ToAuditThread);
+    });
+    this.indexedBatches = Math.max(this.indexedBatches, covers);
   }
 
   /** Lets the thread finish what it was given (each event is indexed as it is stored) and close its connection. */
@@ -153,6 +190,7 @@ export class AuditWorker implements AccessRecorder {
       baseUrl: this.options.baseUrl,
       ...(this.options.observerName && { observerName: this.options.observerName }),
       maxBatch: MAX_BATCH,
+      ...(this.options.indexBehind && { indexBehind: { chunk: INDEX_CHUNK } }),
     };
     const worker = newThread(data);
     return new Promise<Worker>((resolve, reject) => {
@@ -189,6 +227,7 @@ export class AuditWorker implements AccessRecorder {
   private answer(message: FromAuditThread): void {
     switch (message.type) {
       case 'recorded': {
+        this.recordedBatches++;
         const waiters = this.awaiting.get(message.batch) ?? [];
         this.awaiting.delete(message.batch);
         const failed = new Map(message.failed.map((f) => [f.index, f.message]));
@@ -200,6 +239,13 @@ export class AuditWorker implements AccessRecorder {
             waiter.reject(new AuditThreadFailure(failure));
           }
         });
+        return;
+      }
+      case 'caught-up': {
+        const waiter = this.catchingUp.get(message.request);
+        this.catchingUp.delete(message.request);
+        if (message.failure === undefined) waiter?.resolve();
+        else waiter?.reject(new AuditThreadFailure(message.failure));
         return;
       }
       case 'closed': {
@@ -217,6 +263,8 @@ export class AuditWorker implements AccessRecorder {
   private failOutstanding(failure: Error): void {
     for (const waiters of this.awaiting.values()) for (const waiter of waiters) waiter.reject(failure);
     this.awaiting.clear();
+    for (const waiter of this.catchingUp.values()) waiter.reject(failure);
+    this.catchingUp.clear();
     // Closing ends with the thread's exit: done, unless it died before saying so.
     if (this.closing) {
       const waiter = this.closing;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog, verifyAuditChain } from '../../src/access/audit.js';
-import { AuditIndexer } from '../../src/access/audit-index.js';
+import { AuditIndexer, seeingIndexedAudits } from '../../src/access/audit-index.js';
 import { auditIdOf } from '../../src/access/audit-chain.js';
 import { AuditWorker } from '../../src/access/audit-worker.js';
 import { plainJsonCodec } from '../../src/store/codec.js';
@@ -32,8 +32,8 @@ describe('the audit trail on its own thread', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const openTrail = async () => {
-    trail = new AuditWorker(store.share!, { baseUrl: BASE });
+  const openTrail = async (indexBehind = false) => {
+    trail = new AuditWorker(store.share!, { baseUrl: BASE, indexBehind });
     await trail.open();
     return trail;
   };
@@ -84,6 +84,33 @@ describe('the audit trail on its own thread', () => {
     const second = await openTrail();
     await second.record(accessEvent());
     expect(await verifyAuditChain(store, plainJsonCodec)).toMatchObject({ ok: true, checked: 41 });
+  });
+
+  it('indexing behind the trail: a search through seeingIndexedAudits waits for every event answered so far', async () => {
+    const log = await openTrail(true);
+    const seen = seeingIndexedAudits(store, log);
+    for (let round = 1; round <= 3; round++) {
+      const recorded: Promise<void>[] = [];
+      // More than one index chunk (64) per round, while this thread writes too.
+      for (let n = 0; n < 150; n++) {
+        recorded.push(log.record(accessEvent({ patients: [`r${round}p${n % 5}`] })));
+        if (n % 10 === 0) void store.write(patientWrite(`pt${round}-${n}`));
+        if (n % 25 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      await Promise.all(recorded);
+      expect(await searchIds(seen, 'AuditEvent', `patient=r${round}p2`)).toHaveLength(30);
+      expect(await searchIds(seen, 'AuditEvent', 'date=ge2020')).toHaveLength(150 * round);
+    }
+    // Nothing new recorded: answered without asking the thread.
+    await log.catchUp();
+    expect(await verifyAuditChain(store, plainJsonCodec)).toMatchObject({ ok: true, checked: 450 });
+  });
+
+  it('indexing behind the trail: closing indexes what was still waiting', async () => {
+    const log = await openTrail(true);
+    await Promise.all(Array.from({ length: 30 }, () => log.record(accessEvent({ patients: ['closing'] }))));
+    await log.close();
+    expect(await searchIds(store, 'AuditEvent', 'patient=closing')).toHaveLength(30);
   });
 
   it('fails the events it cannot write (here: a store it cannot open), so their requests fail', async () => {
