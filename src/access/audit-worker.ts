@@ -1,4 +1,5 @@
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { newModuleThread } from '../thread-module.js';
 import { releaseSharedStore } from '../store/open-store.js';
 import type { StoreShare } from '../store/port.js';
 import type { AuditIndexProgress } from './audit-index.js';
@@ -78,16 +79,8 @@ class AuditThreadFailure extends Error {
   }
 }
 
-/**
- * The compiled thread beside this file; when running from the TypeScript sources (tests), the
- * same file through tsx, which a worker has to register for itself.
- */
 function newThread(data: AuditThreadData): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./audit-thread.js', import.meta.url), { workerData: data });
-  const thread = new URL('./audit-thread.ts', import.meta.url).href;
-  // Resolved from the working directory: the project's, where tests run.
-  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(thread)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
+  return newModuleThread(import.meta.url, 'audit-thread', data);
 }
 
 export class AuditWorker implements AccessRecorder, AuditIndexProgress {

@@ -1,4 +1,4 @@
-import type { BodyCodec } from '../store/codec.js';
+import { plainJsonCodec, type BodyCodec } from '../store/codec.js';
 import { VersionConflictError, type ResourceStore, type StoredVersion } from '../store/port.js';
 import { KeyedLock } from './keyed-lock.js';
 import { badRequest, gone, notFound, preconditionFailed, unprocessable } from './outcome.js';
@@ -85,6 +85,12 @@ export function bothGuards(first: WriteGuard | undefined, second: WriteGuard | u
       for (const guard of [first, second]) if (guard.appliesTo(previous.resourceType as string)) guard.checkDelete?.(previous);
     },
   };
+}
+
+/** The body of the version a write pins (`pinned` + 1), stamped now (never before the version it replaces). */
+function renderedAhead(renderBody: (versionId: number, lastUpdated: number) => string, pinned: number | null, previous: StoredVersion | undefined): { json: string; lastUpdated: number } {
+  const lastUpdated = Math.max(Date.now(), previous?.lastUpdated ?? 0);
+  return { json: renderBody((pinned ?? 0) + 1, lastUpdated), lastUpdated };
 }
 
 /** Retries of a guarded write that lost a race and was not pinned to a version by the client. */
@@ -282,7 +288,15 @@ export class ResourceService {
           // Pin the write to the version the guard judged, so a concurrent write cannot slip between.
           if (pinned === undefined) pinned = previous ? previous.versionId : null;
         }
-        const stored = await this.store.write({ resourceType, id, renderBody, index, ...(pinned !== undefined && { expectedVersion: pinned }) });
+        const stored = await this.store.write({
+          resourceType,
+          id,
+          renderBody,
+          index,
+          ...(pinned !== undefined && { expectedVersion: pinned }),
+          // Rendered ahead for the pinned version, as data a store can hand to another thread.
+          ...(pinned !== undefined && this.codec === plainJsonCodec && { rendered: renderedAhead(renderBody, pinned, previous) }),
+        });
         this.options.onWrite?.(resourceType, id);
         const created = pinned === null || !previous || previous.deleted;
         return { ...this.decode(stored), status: created ? 201 : 200 };

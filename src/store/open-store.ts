@@ -12,7 +12,8 @@ export async function openStore(config: ServerConfig, ownership: OwnershipRule):
   if (config.mongodbUri) {
     return openMongoStore({ uri: config.mongodbUri, ownership, ...(config.mongodbDatabase && { dbName: config.mongodbDatabase }) });
   }
-  return new SqliteStore({ path: config.sqlitePath, synchronous: config.sqliteSynchronous, ownership });
+  // Bundles are written on a thread of their own while this one stages the next (a database file only).
+  return new SqliteStore({ path: config.sqlitePath, synchronous: config.sqliteSynchronous, ownership, writerThread: true });
 }
 
 /**

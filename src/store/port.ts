@@ -167,6 +167,13 @@ export interface WriteRequest {
    * stored body can carry meta.versionId/meta.lastUpdated. Undefined writes a tombstone.
    */
   renderBody?: (versionId: number, lastUpdated: number) => string;
+  /**
+   * The same body as plain data, when it is plain JSON already rendered for the version this
+   * write pins (`expectedVersion` + 1) at `lastUpdated`: a store that stamps another time
+   * replaces the `"lastUpdated":"..."` it holds (restampJson). A store may then write it on
+   * another thread, where a closure cannot go.
+   */
+  rendered?: { json: string; lastUpdated: number };
   /** Search values of the new version; ignored for tombstones. */
   index?: ResourceIndex;
   /**
@@ -174,6 +181,29 @@ export interface WriteRequest {
    * (no version at all, not even a tombstone). Undefined means "whatever is current".
    */
   expectedVersion?: number | null;
+}
+
+/**
+ * `json` (a body rendered at `renderedAt`) as stamped at `at` instead: the one
+ * `"lastUpdated":"..."` of its meta replaced.
+ */
+export function restampJson(json: string, renderedAt: number, at: number): string {
+  if (renderedAt === at) return json;
+  const from = `"lastUpdated":"${new Date(renderedAt).toISOString()}"`;
+  const place = json.indexOf(from);
+  if (place < 0) throw new Error('a rendered body lost its meta.lastUpdated');
+  return `${json.slice(0, place)}"lastUpdated":"${new Date(at).toISOString()}"${json.slice(place + from.length)}`;
+}
+
+/**
+ * The body a store writes for `request` as version `versionId` at `lastUpdated`: the rendered
+ * one (restamped) when there is one, which is for this version since the write pins the one
+ * before it; else what renderBody makes; undefined for a tombstone.
+ */
+export function bodyToWrite(request: WriteRequest, versionId: number, lastUpdated: number): string | undefined {
+  const { rendered } = request;
+  if (rendered && request.expectedVersion !== undefined) return restampJson(rendered.json, rendered.lastUpdated, lastUpdated);
+  return request.renderBody?.(versionId, lastUpdated);
 }
 
 /** Thrown when expectedVersion does not match what is stored. */

@@ -1,5 +1,7 @@
-import type { BodyCodec } from '../../store/codec.js';
+import { plainJsonCodec, type BodyCodec } from '../../store/codec.js';
 import {
+  bodyToWrite,
+  restampJson,
   VersionConflictError,
   type HistoryQuery,
   type ResourceIndex,
@@ -33,11 +35,7 @@ interface Staged {
  */
 function restamp(codec: BodyCodec, body: string, staged: number, final: number): string {
   if (staged === final) return body;
-  const json = codec.decode(body);
-  const from = `"lastUpdated":"${new Date(staged).toISOString()}"`;
-  const at = json.indexOf(from);
-  if (at < 0) throw new Error('a staged body lost its meta.lastUpdated');
-  return codec.encode(`${json.slice(0, at)}"lastUpdated":"${new Date(final).toISOString()}"${json.slice(at + from.length)}`);
+  return codec.encode(restampJson(codec.decode(body), staged, final));
 }
 
 const key = (resourceType: string, id: string) => `${resourceType}/${id}`;
@@ -99,7 +97,7 @@ export class StagingStore implements ResourceStore {
     }
     const versionId = (seen ?? 0) + 1;
     const lastUpdated = Math.max(Date.now(), current?.lastUpdated ?? 0);
-    const body = request.renderBody?.(versionId, lastUpdated);
+    const body = bodyToWrite(request, versionId, lastUpdated);
     const staged: Staged = { version: { resourceType, id, versionId, lastUpdated, deleted: body === undefined }, ...(body !== undefined && { body }) };
     const list = this.staged.get(key(resourceType, id)) ?? [];
     list.push(staged);
@@ -112,6 +110,8 @@ export class StagingStore implements ResourceStore {
       // Pinned to the version seen here: a concurrent writer before the commit fails the commit.
       expectedVersion: seen,
       ...(body !== undefined && { renderBody: (_version: number, at: number) => restamp(codec, body, lastUpdated, at) }),
+      // Plain JSON can also go as data, e.g. to a store's writer thread.
+      ...(body !== undefined && codec === plainJsonCodec && { rendered: { json: body, lastUpdated } }),
     };
     if (index && this.requests.length >= PARSED_INDEXES_KEPT) {
       // Kept as text until the commit reads it (one at a time), not as thousands of object graphs.

@@ -1,5 +1,6 @@
 import { MongoBulkWriteError, MongoClient, MongoServerError, type Collection, type Db } from 'mongodb';
 import {
+  bodyToWrite,
   VersionConflictError,
   type HistoryQuery,
   type OwnershipRule,
@@ -349,7 +350,7 @@ export class MongoStore implements ResourceStore {
     const versionId = (previous?.versionId ?? 0) + 1;
     // Never let a version look older than its predecessor, even if the clock steps back.
     const lastUpdated = Math.max(Date.now(), previous?.lastUpdated ?? 0);
-    const body = request.renderBody?.(versionId, lastUpdated);
+    const body = bodyToWrite(request, versionId, lastUpdated);
     return {
       _id: versionKey(resourceType, id, versionId),
       resourceType,

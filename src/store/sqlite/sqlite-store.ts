@@ -4,6 +4,8 @@ import Database from 'better-sqlite3';
 import {
   VersionConflictError,
   type HistoryQuery,
+  bodyToWrite,
+  restampJson,
   type IndexEntry,
   type OwnershipRule,
   type ResourceIndex,
@@ -19,6 +21,7 @@ import { MIGRATE_FROM_5, MIGRATE_FROM_7, migrateFrom6, SCHEMA, SCHEMA_VERSION, w
 import { compileCount, compileSearch } from './search-sql.js';
 import { compileHistoryFilter } from './sql.js';
 import { WriteGate, type GateParty } from './write-gate.js';
+import { portableWrite, WriterThread, type PortableWrite, type WrittenVersion } from './writer-thread.js';
 
 interface VersionRow {
   resource_type: string;
@@ -46,6 +49,11 @@ export interface SqliteStoreOptions {
   /** This connection's page cache (default 32 MB). */
   cacheMB?: number;
   /**
+   * Write large `writeMany`s whose bodies are plain data (bundles) on a thread of their own
+   * (see writer-thread.ts). File databases only; off by default.
+   */
+  writerThread?: boolean;
+  /**
    * How the layers above derive a resource's patients from its entries: needed to search by
    * patient (a resource of one patient is found through its compartment reference) and to
    * migrate a file of schema 6 or older (whose entries carry no patients; refused without).
@@ -63,6 +71,15 @@ export interface SqliteSharing {
 }
 
 const ENTRY_ROWS_PER_INSERT = 50;
+/**
+ * Fewer writes than the least stay on this thread: handing them over would cost more than it
+ * frees. More than the most stay too: handing over copies every body and index (a 10,000-entry
+ * transaction took the server from about 430 to 560 MB), and such a bundle is rare.
+ */
+const WRITER_MIN_WRITES = 20;
+const WRITER_MAX_WRITES = 1000;
+/** The writer thread's page cache: it touches the index pages of every resource it writes. */
+const WRITER_CACHE_MB = 16;
 /** The code a search binds for a (type, parameter) pair no entry has: it matches nothing. */
 const NO_CODE = -1;
 
@@ -95,6 +112,14 @@ function sortKeysJson(index: ResourceIndex | undefined): string | null {
   if (!index) return null;
   const keys = Object.fromEntries(Object.entries(index.sortKeys).map(([param, k]) => [param, [k.min, k.max]]));
   return JSON.stringify(keys);
+}
+
+/** What the writer thread stored for `write`, as a StoredVersion (its body stamped as the thread stamped it). */
+function storedOf(write: PortableWrite, { versionId, lastUpdated, deleted }: WrittenVersion): StoredVersion {
+  const { resourceType, id, rendered } = write;
+  const stored: StoredVersion = { resourceType, id, versionId, lastUpdated, deleted };
+  if (rendered && !deleted) stored.body = restampJson(rendered.json, rendered.lastUpdated, lastUpdated);
+  return stored;
 }
 
 function toStored(row: VersionRow): StoredVersion {
@@ -147,6 +172,8 @@ export class SqliteStore implements ResourceStore {
   private readonly statements = new Map<string, Database.Statement>();
   /** The multi-row inserts of index entries, by row count. */
   private readonly insertStatements: Record<EntryShape, (Database.Statement | undefined)[]> = { value: [], range: [], composite: [] };
+  /** Where large plain-data writeManys go (see writer-thread.ts), when asked for. */
+  private readonly writer: WriterThread | undefined;
   /** Checkpoints on a thread of its own (file databases only; a worker's store nudges its sharer's). */
   private readonly checkpointer: Checkpointer | undefined;
   private readonly checkpoints: Pick<Checkpointer, 'nudge'> | undefined;
@@ -204,7 +231,7 @@ export class SqliteStore implements ResourceStore {
     this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
     this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
     this.inOneTransaction = this.db.transaction((work: () => void) => work());
-    if (options.gate?.party === 'worker') {
+    if (options.gate && options.gate.party !== 'main') {
       this.checkpoints = options.gate.checkpoints && new CheckpointSignal(options.gate.checkpoints);
     } else if (options.path !== ':memory:') {
       this.checkpointer = new Checkpointer(options.path);
@@ -217,6 +244,10 @@ export class SqliteStore implements ResourceStore {
       ...(this.checkpointer && { checkpoints: this.checkpointer.signal }),
     };
     this.share = options.path === ':memory:' ? undefined : { kind: this.kind, settings: sharing };
+    if (options.writerThread && this.share && !options.gate) {
+      const gate = this.gate;
+      this.writer = new WriterThread({ share: sharing, cacheMB: WRITER_CACHE_MB }, () => gate.release('writer'));
+    }
   }
 
   /**
@@ -415,7 +446,7 @@ export class SqliteStore implements ResourceStore {
     const versionId = (current?.version_id ?? 0) + 1;
     // Never let a version look older than its predecessor, even if the clock steps back.
     const lastUpdated = Math.max(Date.now(), current?.last_updated ?? 0);
-    const body = request.renderBody?.(versionId, lastUpdated);
+    const body = bodyToWrite(request, versionId, lastUpdated);
     const deleted = body === undefined;
     this.insertVersion.run(resourceType, id, versionId, lastUpdated, deleted ? 1 : 0, body ?? null);
     const index = deleted ? undefined : request.index;
@@ -449,6 +480,10 @@ export class SqliteStore implements ResourceStore {
    * after the commit, so an answered write is durable.
    */
   write(request: WriteRequest): Promise<StoredVersion> {
+    if (this.writer && request.rendered) {
+      const write = portableWrite(request);
+      if (write) return this.writer.write(write).then((version) => storedOf(write, version));
+    }
     this.noteParams(request.resourceType, request.index);
     return this.enqueue(() => this.writeTx(request));
   }
@@ -460,8 +495,17 @@ export class SqliteStore implements ResourceStore {
    */
   writeMany(requests: WriteRequest[]): Promise<StoredVersion[]> {
     if (requests.length === 0) return Promise.resolve([]);
+    if (this.writer && requests.length >= WRITER_MIN_WRITES && requests.length <= WRITER_MAX_WRITES) {
+      const writes = requests.map(portableWrite);
+      if (writes.every((write) => write !== undefined)) return this.writeManyOnThread(writes);
+    }
     for (const request of requests) this.noteParams(request.resourceType, request.index);
     return this.enqueue(() => this.writeManyTx(requests), true);
+  }
+
+  private async writeManyOnThread(writes: PortableWrite[]): Promise<StoredVersion[]> {
+    const versions = await this.writer!.writeMany(writes);
+    return versions.map((version, i) => storedOf(writes[i]!, version));
   }
 
   private enqueue<T>(work: () => T, alone = false): Promise<T> {
@@ -597,6 +641,7 @@ export class SqliteStore implements ResourceStore {
   }
 
   async close(): Promise<void> {
+    await this.writer?.stop();
     await this.checkpointer?.stop();
     this.db.close();
   }

@@ -10,14 +10,16 @@
  *
  * The request thread has priority: a worker thread does not take the gate while the request
  * thread waits for it, so a request waits for at most one of the worker's transactions.
+ * Parties: the request thread (`main`), the audit trail's thread (`worker`), and the thread
+ * that writes bundles (`writer`, see writer-thread.ts).
  */
 
-export type GateParty = 'main' | 'worker';
+export type GateParty = 'main' | 'worker' | 'writer';
 
 const LOCK = 0;
 const MAIN_WAITING = 1;
 const FREE = 0;
-const HOLDER: Record<GateParty, number> = { main: 1, worker: 2 };
+const HOLDER: Record<GateParty, number> = { main: 1, worker: 2, writer: 3 };
 /** Wake up and look again at least this often, whatever was missed. */
 const RECHECK_MS = 50;
 
@@ -41,7 +43,7 @@ export class WriteGate {
   async enter(): Promise<void> {
     const me = HOLDER[this.party];
     for (;;) {
-      if (this.party === 'worker' && Atomics.load(this.words, MAIN_WAITING) === 1) {
+      if (this.party !== 'main' && Atomics.load(this.words, MAIN_WAITING) === 1) {
         await Atomics.waitAsync(this.words, MAIN_WAITING, 1, RECHECK_MS).value;
         continue;
       }
