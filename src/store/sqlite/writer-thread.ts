@@ -107,6 +107,11 @@ export class WriterThread {
     return outcomes as WrittenVersion[];
   }
 
+  /** Writes are handed over or being written. */
+  get busy(): boolean {
+    return this.singles.length > 0 || this.jobs.size > 0;
+  }
+
   /** One write, in the thread's next group commit with the others of this turn. */
   write(write: PortableWrite): Promise<WrittenVersion> {
     return new Promise<WrittenVersion>((resolve, reject) => {
