@@ -49,8 +49,9 @@ export interface SqliteStoreOptions {
   /** This connection's page cache (default 32 MB). */
   cacheMB?: number;
   /**
-   * Write large `writeMany`s whose bodies are plain data (bundles) on a thread of their own
-   * (see writer-thread.ts). File databases only; off by default.
+   * Write bundle-sized `writeMany`s, and single writes that come while others wait, whose
+   * bodies are plain data (WriteRequest.rendered) on a thread of their own (see
+   * writer-thread.ts). File databases only; off by default.
    */
   writerThread?: boolean;
   /**
@@ -172,7 +173,7 @@ export class SqliteStore implements ResourceStore {
   private readonly statements = new Map<string, Database.Statement>();
   /** The multi-row inserts of index entries, by row count. */
   private readonly insertStatements: Record<EntryShape, (Database.Statement | undefined)[]> = { value: [], range: [], composite: [] };
-  /** Where large plain-data writeManys go (see writer-thread.ts), when asked for. */
+  /** Where plain-data writes can go (see writer-thread.ts), when asked for. */
   private readonly writer: WriterThread | undefined;
   /** Checkpoints on a thread of its own (file databases only; a worker's store nudges its sharer's). */
   private readonly checkpointer: Checkpointer | undefined;

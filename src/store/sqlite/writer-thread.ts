@@ -4,15 +4,17 @@ import { VersionConflictError, type ResourceIndex, type WriteRequest } from '../
 import type { SqliteSharing } from './sqlite-store.js';
 
 /**
- * Large `writeMany`s (bundles) written on a thread of their own, with its own connection to the
- * same database file.
+ * Writes committed on a thread of their own, with its own connection to the same database file:
+ * bundles (large `writeMany`s), and single writes that arrive while others wait (see
+ * SqliteStore.write), when their bodies are plain data.
  *
  * Loading transaction bundles, about half of the request thread's time went into SQLite (the
  * index rows above all) while the other half was FHIR work (parsing, validating, indexing the
- * next bundle), one after the other on one core. Here the request thread stages a bundle and
- * hands its writes over as plain data; while the thread commits them, the request thread goes
- * on with the next bundle. Nothing else changes: the answer waits for the commit, the commit is
- * all or nothing, and a version conflict comes back as the same VersionConflictError.
+ * next bundle), one after the other on one core; creates under load were much the same. Here
+ * the request thread hands the writes over as plain data, and while the thread commits them it
+ * goes on with the next request. Nothing else changes: the answer waits for the commit, a
+ * writeMany is all or nothing, and a version conflict comes back as the same
+ * VersionConflictError.
  */
 
 /** A write as plain data: its body already rendered (WriteRequest.rendered), or a tombstone. */
@@ -142,7 +144,12 @@ export class WriterThread {
     const job = this.nextJob++;
     return new Promise((resolve, reject) => {
       this.jobs.set(job, { resolve, reject });
-      worker.postMessage({ type, job, writes } satisfies ToWriterThread);
+      try {
+        worker.postMessage({ type, job, writes } satisfies ToWriterThread);
+      } catch (error) {
+        this.jobs.delete(job);
+        reject(error as Error);
+      }
     });
   }
 

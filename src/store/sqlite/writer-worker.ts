@@ -1,19 +1,17 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { restampJson, VersionConflictError, type StoredVersion, type WriteRequest } from '../port.js';
+import { VersionConflictError, type StoredVersion } from '../port.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { FromWriterThread, PortableWrite, ToWriterThread, WriteFailure, WrittenVersion, WriterThreadData } from './writer-thread.js';
+import type { FromWriterThread, ToWriterThread, WriteFailure, WrittenVersion, WriterThreadData } from './writer-thread.js';
 
-/** The writer thread (see writer-thread.ts): a store of its own on the shared file, writing what it is handed. */
+/**
+ * The writer thread (see writer-thread.ts): a store of its own on the shared file, writing what
+ * it is handed. A PortableWrite is a WriteRequest whose body is `rendered` (see bodyToWrite).
+ */
 
 const data = workerData as WriterThreadData;
 const port = parentPort!;
 const post = (message: FromWriterThread) => port.postMessage(message);
 const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
-
-function writeRequest(write: PortableWrite): WriteRequest {
-  const { rendered, ...rest } = write;
-  return { ...rest, ...(rendered && { renderBody: (_versionId: number, at: number) => restampJson(rendered.json, rendered.lastUpdated, at) }) };
-}
 
 const written = ({ versionId, lastUpdated, deleted }: StoredVersion): WrittenVersion => ({ versionId, lastUpdated, deleted });
 
@@ -54,12 +52,12 @@ port.on('message', (message: ToWriterThread) => {
   const { job, writes } = message;
   const done =
     message.type === 'many'
-      ? store.writeMany(writes.map(writeRequest)).then(
+      ? store.writeMany(writes).then(
           (stored) => post({ type: 'written', job, outcomes: stored.map(written) }),
           (error: unknown) => post({ type: 'failed', job, failure: failureOf(error) }),
         )
       : // Started in one turn: the store commits them together, each in a savepoint of its own.
-        Promise.allSettled(writes.map((write) => store!.write(writeRequest(write)))).then((settled) =>
+        Promise.allSettled(writes.map((write) => store!.write(write))).then((settled) =>
           post({ type: 'written', job, outcomes: settled.map((outcome) => (outcome.status === 'fulfilled' ? written(outcome.value) : failureOf(outcome.reason))) }),
         );
   inFlight.add(done);
