@@ -29,12 +29,18 @@ export function filterPairs(request: ExportRequest): [string, string][] {
   return [...request.typeFilters.values()].flat().flatMap((q) => [...new URLSearchParams(q)]);
 }
 
-/** In the compartment of one of `patients` (of any patient when undefined); undefined when that is every resource. */
+/**
+ * In the compartment of one of `patients` (of any patient when undefined); undefined when that
+ * is every resource. Of any patient, it holds for most resources of a type: checked on each
+ * resource as the pages go through the type in id order (`filter`), where selecting by it
+ * listed every match again for each page (a Patient-level export of 100,000 resources took
+ * 8.7 s, 7 of them for the Observations' 70 pages).
+ */
 function inCompartment(type: string, patients: string[] | undefined): SearchCriterion | undefined {
   const ids = patients ? [{ slot: 0 as const, field: 'value' as const, op: 'in' as const, value: patients }] : [];
   if (type === 'Patient') return patients ? { kind: 'id', ids: patients } : undefined;
   const alternatives: SearchCriterion[][] = patientCompartmentParams(type).map((param) => [
-    { kind: 'entry', param, anyOf: [[{ slot: 0, field: 'system', op: 'eq', value: 'Patient' }, ...ids]] },
+    { kind: 'entry', param, anyOf: [[{ slot: 0, field: 'system', op: 'eq', value: 'Patient' }, ...ids]], ...(!patients && { filter: true }) },
   ]);
   return alternatives.length === 1 ? alternatives[0]![0]! : { kind: 'or', anyOf: alternatives };
 }
