@@ -13,3 +13,30 @@ export function newModuleThread(besideUrl: string, name: string, workerData: unk
   const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(thread)}); })`;
   return new Worker(bootstrap, { eval: true, ...options });
 }
+
+/**
+ * A thread started on first use: once, however many ask meanwhile, and anew once the one
+ * `running` gives has gone.
+ */
+export class ThreadStarter {
+  private starting: Promise<Worker> | undefined;
+
+  constructor(
+    private readonly start: () => Promise<Worker>,
+    private readonly running: () => Worker | undefined,
+  ) {}
+
+  started(): Promise<Worker> {
+    const worker = this.running();
+    if (worker) return Promise.resolve(worker);
+    this.starting ??= this.start().finally(() => {
+      this.starting = undefined;
+    });
+    return this.starting;
+  }
+
+  /** The running thread, or the one starting (undefined if it fails to start). */
+  async current(): Promise<Worker | undefined> {
+    return this.running() ?? (await this.starting?.catch(() => undefined));
+  }
+}

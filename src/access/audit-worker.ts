@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { newModuleThread } from '../thread-module.js';
+import { newModuleThread, ThreadStarter } from '../thread-module.js';
 import { releaseSharedStore } from '../store/open-store.js';
 import type { StoreShare } from '../store/port.js';
 import type { AuditIndexProgress } from './audit-index.js';
@@ -85,7 +85,10 @@ function newThread(data: AuditThreadData): Worker {
 
 export class AuditWorker implements AccessRecorder, AuditIndexProgress {
   private worker: Worker | undefined;
-  private starting: Promise<Worker> | undefined;
+  private readonly threads = new ThreadStarter(
+    () => this.start(),
+    () => this.worker,
+  );
   private queue: { event: AccessEvent; waiter: Waiter }[] = [];
   private postScheduled = false;
   private lastPost = -Infinity;
@@ -105,7 +108,7 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
 
   /** Starts the thread, which reads where the chain ends and indexes what a crash left unindexed. */
   async open(): Promise<void> {
-    await this.started();
+    await this.threads.started();
   }
 
   record(event: AccessEvent): Promise<void> {
@@ -131,7 +134,7 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
   async catchUp(): Promise<void> {
     if (!this.options.indexBehind || this.indexedBatches === this.recordedBatches) return;
     const covers = this.recordedBatches;
-    const worker = await this.started();
+    const worker = await this.threads.started();
     const request = this.nextId++;
     await new Promise<void>((resolve, reject) => {
       this.catchingUp.set(request, { resolve, reject });
@@ -145,7 +148,7 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     if (this.closed) return;
     this.closed = true;
     await this.postQueued();
-    const worker = this.worker ?? (await this.starting?.catch(() => undefined));
+    const worker = await this.threads.current();
     if (!worker) return;
     await new Promise<void>((resolve, reject) => {
       this.closing = { resolve, reject };
@@ -160,21 +163,13 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     this.queue = [];
     if (items.length === 0) return;
     try {
-      const worker = await this.started();
+      const worker = await this.threads.started();
       const batch = this.nextId++;
       this.awaiting.set(batch, items.map((item) => item.waiter));
       worker.postMessage({ type: 'record', batch, events: items.map((item) => item.event) } satisfies ToAuditThread);
     } catch (error) {
       for (const item of items) item.waiter.reject(error as Error);
     }
-  }
-
-  private started(): Promise<Worker> {
-    if (this.worker) return Promise.resolve(this.worker);
-    this.starting ??= this.start().finally(() => {
-      this.starting = undefined;
-    });
-    return this.starting;
   }
 
   private start(): Promise<Worker> {

@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { newModuleThread } from '../../thread-module.js';
+import { newModuleThread, ThreadStarter } from '../../thread-module.js';
 import { VersionConflictError, type ResourceIndex, type WriteRequest } from '../port.js';
 import type { SqliteSharing } from './sqlite-store.js';
 
@@ -87,7 +87,10 @@ export function failureError(failure: WriteFailure): Error {
 
 export class WriterThread {
   private worker: Worker | undefined;
-  private starting: Promise<Worker> | undefined;
+  private readonly threads = new ThreadStarter(
+    () => this.start(),
+    () => this.worker,
+  );
   private readonly jobs = new Map<number, Job>();
   private nextJob = 1;
   private exited: Promise<void> | undefined;
@@ -140,7 +143,7 @@ export class WriterThread {
 
   private async post(type: 'many' | 'each', writes: PortableWrite[]): Promise<(WrittenVersion | WriteFailure)[]> {
     if (this.stopped) throw new WriterThreadFailure('the store is closing');
-    const worker = await this.started();
+    const worker = await this.threads.started();
     const job = this.nextJob++;
     return new Promise((resolve, reject) => {
       this.jobs.set(job, { resolve, reject });
@@ -158,18 +161,10 @@ export class WriterThread {
     const handedOver = this.postSingles();
     this.stopped = true;
     await handedOver;
-    const worker = this.worker ?? (await this.starting?.catch(() => undefined));
+    const worker = await this.threads.current();
     if (!worker) return;
     worker.postMessage({ type: 'close' } satisfies ToWriterThread);
     await this.exited;
-  }
-
-  private started(): Promise<Worker> {
-    if (this.worker) return Promise.resolve(this.worker);
-    this.starting ??= this.start().finally(() => {
-      this.starting = undefined;
-    });
-    return this.starting;
   }
 
   private start(): Promise<Worker> {
