@@ -143,7 +143,7 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     this.indexedBatches = Math.max(this.indexedBatches, covers);
   }
 
-  /** Lets the thread finish what it was given (each event is indexed as it is stored) and close its connection. */
+  /** Lets the thread finish what it was given (and index what waits for it) and close its connection. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -13,7 +13,8 @@ import { BASE, accessEvent, searchIds } from './audit-fixtures.js';
 
 /**
  * The audit trail written on its own thread, over the request thread's database file: the
- * same chain, indexed in the commit that stores each event, alongside the request thread's writes.
+ * same chain, indexed in the commit that stores each event or a moment behind it, alongside the
+ * request thread's writes.
  */
 
 describe('the audit trail on its own thread', () => {
