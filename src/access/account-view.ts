@@ -26,11 +26,23 @@ function patientIn(resourceType: string, ids: string[]): SearchCriterion {
   return { kind: 'patient', ids };
 }
 
+/**
+ * The restricted-record exclusion among `criterion` kept to one patient list: NOT (restricted
+ * AND of those patients), which is NOT restricted for a query whose every match is theirs.
+ */
+function narrowed(criterion: SearchCriterion, patients: SearchCriterion): SearchCriterion {
+  if (criterion === UNRESTRICTED) return { kind: 'not', criterion: { kind: 'or', anyOf: [[RESTRICTED, patients]] } };
+  if (criterion.kind === 'or') return { kind: 'or', anyOf: criterion.anyOf.map((all) => all.map((c) => narrowed(c, patients))) };
+  return criterion;
+}
+
 const RESTRICTED: SearchCriterion = {
   kind: 'entry',
   param: '_security',
   anyOf: [[{ slot: 0, field: 'system', op: 'eq', value: ACCESS_SYSTEMS.confidentiality }, { slot: 0, field: 'value', op: 'in', value: [...RESTRICTED_CODES] }]],
 };
+
+const UNRESTRICTED: SearchCriterion = { kind: 'not', criterion: RESTRICTED };
 
 export class AccountView {
   private readonly readable: ReadonlySet<SharableTypeCode>;
@@ -59,12 +71,13 @@ export class AccountView {
       this.criteria.set(resourceType, criteria);
     }
     if (!isPatientBound(resourceType) || criteria[0] === NOTHING) return criteria;
-    // A query already kept to reachable patients (the usual `patient=…`) needs only those
-    // patients in its list, not all the reachable ones: the store then finds their restricted
-    // records from the patients' own entries instead of checking each row.
+    // A query already kept to reachable patients (the usual `patient=…`) needs no patient list:
+    // a record any reachable patient's is visible (canSee). Its restricted records to leave out
+    // are those patients' own, which the store finds from their entries (a few seeks), not
+    // every restricted record, and not by a look at each row.
     for (const criterion of own) {
       const named = this.reachablePatientsNamed(resourceType, criterion);
-      if (named) return resourceType === 'Patient' ? criteria.slice(1) : [patientIn(resourceType, named), ...criteria.slice(1)];
+      if (named) return criteria.slice(1).map((c) => narrowed(c, patientIn(resourceType, named)));
     }
     return criteria;
   };
@@ -107,8 +120,7 @@ export class AccountView {
     }
     if (!this.exempt && isPatientBound(resourceType)) {
       const granted = [...this.grants.reasons.keys()];
-      const unrestricted: SearchCriterion = { kind: 'not', criterion: RESTRICTED };
-      criteria.push(granted.length ? { kind: 'or', anyOf: [[unrestricted], [patientIn(resourceType, granted)]] } : unrestricted);
+      criteria.push(granted.length ? { kind: 'or', anyOf: [[UNRESTRICTED], [patientIn(resourceType, granted)]] } : UNRESTRICTED);
     }
     return criteria;
   }

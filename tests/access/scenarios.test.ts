@@ -202,6 +202,42 @@ describeEachStore('consent-aware access', (open) => {
       await startCare(server, patient.id, 'ha');
       expect((await get(server, `/fhir/Observation/${restricted}`, ha.headers)).statusCode).toBe(200);
     });
+
+    it("a search naming patients hides their restricted records, whatever the grants for other patients; pages and totals agree", async () => {
+      const hcp = await hcpWithAccounts(server);
+      const doctor = hcp.accounts['medical-practitioner']!;
+      const [x, y] = [await patientOf(server, hcp.id), await patientOf(server, hcp.id)];
+      const open = { x: [await vital(server, x.id), await vital(server, x.id), await vital(server, x.id)], y: [await vital(server, y.id)] };
+      const hidden = { x: await vital(server, x.id, { meta: RESTRICTED }), y: await vital(server, y.id, { meta: RESTRICTED }) };
+      const searches = (patients: string) => [`/fhir/Observation?patient=${patients}`, `/fhir/Observation?subject=Patient/${patients.split(',')[0]}`, `/fhir/Observation?patient=${patients}&_count=2`, `/fhir/Observation?patient=${patients}&_sort=-date`, `/fhir/Observation?patient=${patients}&_summary=count`];
+      const seenBy = async (url: string) => {
+        const found: string[] = [];
+        let next: string | undefined = url;
+        let total: number | undefined;
+        while (next) {
+          const page = await get(server, next, doctor.headers);
+          expect(page.statusCode, next).toBe(200);
+          total ??= page.json().total;
+          found.push(...ids(page));
+          next = (page.json().link as { relation: string; url: string }[]).find((l) => l.relation === 'next')?.url.replace('http://fhir.test', '');
+        }
+        return { found, total };
+      };
+      const expectSeen = async (url: string, expected: string[]) => {
+        const { found, total } = await seenBy(url);
+        expect(total, url).toBe(expected.length);
+        if (!url.includes('_summary=count')) expect(found.sort(), url).toEqual(expected.map((id) => `Observation/${id}`).sort());
+      };
+      for (const url of searches(x.id)) await expectSeen(url, open.x);
+      for (const url of searches(`${x.id},${y.id}`).filter((u) => u.includes('patient='))) await expectSeen(url, [...open.x, ...open.y]);
+
+      // A grant for y shows y's restricted record, never x's.
+      await server.create(restrictedGrant(y.id, doctor.roleId, 'Reviewing medication history') as unknown as Record<string, unknown>);
+      for (const url of searches(x.id)) await expectSeen(url, open.x);
+      for (const url of searches(`${x.id},${y.id}`).filter((u) => u.includes('patient='))) await expectSeen(url, [...open.x, ...open.y, hidden.y]);
+      await expectSeen(`/fhir/Observation?patient=${y.id}`, [...open.y, hidden.y]);
+      expect(hidden.x).toBeDefined();
+    });
   });
 
   describe('hidden records never leak', () => {
