@@ -186,6 +186,16 @@ export class ResourceService {
     });
   }
 
+  /**
+   * A create under an id assigned beforehand (a transaction's POST, whose fullUrl other entries
+   * reference): new, like any create, so no current version is looked up or overwritten.
+   */
+  async createWithId(resourceType: string, id: string, body: unknown, baseUrl: string, guard?: WriteGuard): Promise<WriteResult> {
+    requireKnownType(resourceType);
+    requireValidId(id);
+    return this.put(checkResource(body, resourceType), id, null, baseUrl, guard);
+  }
+
   async update(resourceType: string, id: string, body: unknown, baseUrl: string, ifMatch?: ExpectedVersion, guard?: WriteGuard): Promise<WriteResult> {
     requireKnownType(resourceType);
     requireValidId(id);

@@ -124,7 +124,7 @@ export async function executeEntry(entry: BundleEntryRequest, services: EntrySer
         }
         requireKnownType(type!);
         if (resource?.resourceType !== type) return resources.create(type!, resource, caller.baseUrl, undefined, caller.guard);
-        return resources.update(type!, assignedId, { ...resource, id: assignedId }, caller.baseUrl, undefined, caller.guard);
+        return resources.createWithId(type!, assignedId, { ...resource, id: assignedId }, caller.baseUrl, caller.guard);
       }
       const conditional = entry.ifNoneExist === undefined ? undefined : conditionalOf(entry.ifNoneExist, caller);
       return resources.create(type!, resource, caller.baseUrl, conditional, caller.guard);
