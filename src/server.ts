@@ -19,7 +19,7 @@ import { requireAuthentication } from './http/authentication.js';
 import { installAccessRecording } from './http/access.js';
 import type { AccessEvent, AccessRecorder, NotificationSender } from './access/events.js';
 import { AuditLog } from './access/audit.js';
-import { AuditIndexer, seeingIndexedAudits } from './access/audit-index.js';
+import { AuditIndexer, seeingRecordedAudits } from './access/audit-index.js';
 import { AuditWorker } from './access/audit-worker.js';
 import { LogSender, NotificationOutbox } from './access/notifications.js';
 import { serverRecordsGuard } from './access/server-records.js';
@@ -51,6 +51,7 @@ import { Records } from './participation/records.js';
 import { Participation } from './participation/service.js';
 import { plainJsonCodec, type BodyCodec } from './store/codec.js';
 import type { ResourceStore } from './store/port.js';
+import { sharedStoreFile } from './store/open-store.js';
 
 /** The composition root: wires the rooms together into one Fastify app. */
 
@@ -96,6 +97,11 @@ export interface ServerOptions {
    * JSON (a codec cannot be handed to a thread); `auditIndexBehind` then applies inside it.
    */
   auditThread?: boolean;
+  /**
+   * With the audit thread on a database file: answer once the access events are in the audit
+   * journal beside it, and store them behind (see access/audit-journal.ts). Default true.
+   */
+  auditJournal?: boolean;
   /** Request logging; omitted for silence (tests). */
   log?: { level: string; stream?: DestinationStream };
 }
@@ -108,8 +114,10 @@ function openAuditTrail(options: ServerOptions, codec: BodyCodec, localBase: str
   const share = options.store.share;
   const indexBehind = options.auditIndexBehind ?? options.store.kind === 'sqlite';
   if (share && codec === plainJsonCodec && (options.auditThread ?? true)) {
-    const worker = new AuditWorker(share, { baseUrl: localBase, onError, indexBehind });
-    return { auditLog: worker, auditIndex: indexBehind ? worker : undefined };
+    const file = (options.auditJournal ?? true) ? sharedStoreFile(share) : undefined;
+    const journal = file && { dir: `${file.path}-audit-journal`, sync: file.synced };
+    const worker = new AuditWorker(share, { baseUrl: localBase, onError, indexBehind, ...(journal && { journal }) });
+    return { auditLog: worker, auditIndex: indexBehind || journal ? worker : undefined };
   }
   const indexer = indexBehind ? new AuditIndexer(options.store, codec, { localBase }) : undefined;
   const log = new AuditLog(options.store, codec, { baseUrl: localBase, ...(indexer && { indexer }) });
@@ -152,7 +160,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const localBase = options.baseUrl ?? 'http://localhost/fhir';
   const { auditLog, auditIndex } = openAuditTrail(options, codec, localBase, (message) => app.log.error(message));
   // Everything below reads through this: queries that can reach AuditEvents see every one recorded.
-  const store = auditIndex ? seeingIndexedAudits(options.store, auditIndex) : options.store;
+  const store = auditIndex ? seeingRecordedAudits(options.store, auditIndex) : options.store;
   const tokens = new PageTokens(options.pagingSecret);
   const searches = new SearchService(store, codec, tokens, options);
   const network = new CareNetwork(searches, codec, localBase);

@@ -16,7 +16,7 @@ import { sequenceOfId } from './audit-chain.js';
  *
  * Nobody can see the lag: every query that can reach AuditEvents (by type, by a chain or
  * `_has` through them, or a system-wide search) first waits until every event recorded so far
- * is indexed (`seeingIndexedAudits`). After a crash, the events written but not yet indexed are
+ * is indexed (`seeingRecordedAudits`). After a crash, the events written but not yet indexed are
  * the newest ones of the chain; `recover` indexes them at the next start.
  */
 
@@ -169,28 +169,44 @@ export interface AuditIndexProgress {
 }
 
 /**
- * The store as searches must see it: a query that can reach AuditEvents waits until the
- * audit trail's index has caught up with every event recorded so far.
+ * The store as requests must see it: whatever can reach AuditEvents (a search or count by type,
+ * chain or `_has`, or system-wide; a read of one; their history or the system's) first waits
+ * until every event recorded so far is indexed, or, journaled (see audit-journal.ts), stored.
  */
-export function seeingIndexedAudits(store: ResourceStore, indexer: AuditIndexProgress): ResourceStore {
+export function seeingRecordedAudits(store: ResourceStore, progress: AuditIndexProgress): ResourceStore {
+  const waitFor = async (reaches: boolean) => {
+    if (reaches) await progress.catchUp();
+  };
   return {
     kind: store.kind,
     ...(store.atomicWriteMany !== undefined && { atomicWriteMany: store.atomicWriteMany }),
-    readCurrent: (type, id) => store.readCurrent(type, id),
-    readVersion: (type, id, versionId) => store.readVersion(type, id, versionId),
+    readCurrent: async (type, id) => {
+      await waitFor(type === AUDIT);
+      return store.readCurrent(type, id);
+    },
+    readVersion: async (type, id, versionId) => {
+      await waitFor(type === AUDIT);
+      return store.readVersion(type, id, versionId);
+    },
     write: (request) => store.write(request),
     writeMany: (requests) => store.writeMany(requests),
     search: async (query) => {
-      if (queryReaches(query, AUDIT)) await indexer.catchUp();
+      await waitFor(queryReaches(query, AUDIT));
       return store.search(query);
     },
     count: async (query) => {
-      if (queryReaches(query, AUDIT)) await indexer.catchUp();
+      await waitFor(queryReaches(query, AUDIT));
       return store.count(query);
     },
     reindex: (type, id, versionId, index) => store.reindex(type, id, versionId, index),
-    history: (query) => store.history(query),
-    countHistory: (query) => store.countHistory(query),
+    history: async (query) => {
+      await waitFor(query.resourceType === undefined || query.resourceType === AUDIT);
+      return store.history(query);
+    },
+    countHistory: async (query) => {
+      await waitFor(query.resourceType === undefined || query.resourceType === AUDIT);
+      return store.countHistory(query);
+    },
     close: () => store.close(),
   };
 }

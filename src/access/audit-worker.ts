@@ -3,6 +3,7 @@ import { newModuleThread, ThreadStarter } from '../thread-module.js';
 import { releaseSharedStore } from '../store/open-store.js';
 import type { StoreShare } from '../store/port.js';
 import type { AuditIndexProgress } from './audit-index.js';
+import { JournalWriter, nextGeneration, type JournalLine } from './audit-journal.js';
 import type { AccessEvent, AccessRecorder } from './events.js';
 
 /**
@@ -13,14 +14,18 @@ import type { AccessEvent, AccessRecorder } from './events.js';
  * read's CPU, all on the thread that serves requests. Here the request thread only hands the
  * access event over; a worker thread with its own connection to the same database file runs
  * the AuditLog there, on the other core. Nothing about the trail changes: a request's answer
- * still waits until its event is stored (`record` resolves on the thread's word that it
- * committed), and a failure still fails the request. The thread indexes each event in the
- * commit that stores it, or (`indexBehind`) a moment later with many others, as AuditIndexer
- * does on this thread; then a search that can reach AuditEvents first asks the thread to catch
- * up (`catchUp`, through seeingIndexedAudits).
+ * still waits until its event is durable, and a failure still fails the request. Durable means
+ * stored (`record` resolves on the thread's word that it committed), or, with a `journal`, in
+ * the audit journal (see audit-journal.ts): then `record` resolves once this thread has
+ * appended the event there, and the thread stores it a moment later with many others. The
+ * thread indexes each event in the commit that stores it, or (`indexBehind`, without a
+ * journal) a moment later with many others, as AuditIndexer does on this thread. Either way a
+ * request that can reach AuditEvents first asks the thread to catch up (`catchUp`, through
+ * seeingRecordedAudits).
  *
- * If the thread dies, what it had not confirmed fails (those requests fail), and the next
- * request starts a new one, which continues the chain from the store.
+ * If the thread dies, what it had not confirmed fails (those requests fail; journaled events
+ * are not lost), and the next request starts a new one, which first stores what the journal
+ * holds and continues the chain from the store.
  */
 
 export interface AuditThreadData {
@@ -31,15 +36,22 @@ export interface AuditThreadData {
   maxBatch?: number;
   /** Index events a moment after recording them, this many in one commit (see audit-index.ts). */
   indexBehind?: { chunk: number };
+  /** Store what the request thread journaled (see audit-journal.ts), first what the files before `before` hold. */
+  journal?: { dir: string; before: number };
 }
 
-export type ToAuditThread = { type: 'record'; batch: number; events: AccessEvent[] } | { type: 'catch-up'; request: number } | { type: 'close' };
+export type ToAuditThread =
+  | { type: 'record'; batch: number; events: AccessEvent[]; journaled?: { first: JournalLine; recorded: number } }
+  | { type: 'catch-up'; request: number }
+  | { type: 'close' };
 
 export type FromAuditThread =
   | { type: 'ready' }
   | { type: 'open-failed'; message: string }
   | { type: 'recorded'; batch: number; failed: { index: number; message: string }[] }
   | { type: 'caught-up'; request: number; failure?: string }
+  /** Journaled events the thread passed over (nobody waits for them any more). */
+  | { type: 'trail-error'; message: string }
   | { type: 'closed'; failure?: string };
 
 export interface AuditWorkerOptions {
@@ -47,9 +59,17 @@ export interface AuditWorkerOptions {
   observerName?: string;
   /**
    * Index events behind the trail on the thread (see audit-index.ts): then searches that can
-   * reach AuditEvents must wait on `catchUp` (see seeingIndexedAudits).
+   * reach AuditEvents must wait on `catchUp` (see seeingRecordedAudits).
    */
   indexBehind?: boolean;
+  /**
+   * Answer once the events are in the audit journal in `dir` (see audit-journal.ts), synced
+   * when `sync`; the thread stores them behind, and searches, reads and histories that can
+   * reach AuditEvents must wait on `catchUp` (see seeingRecordedAudits).
+   */
+  journal?: { dir: string; sync: boolean };
+  /** Journaled events the thread may be behind by before answers wait for it (default MAX_UNSTORED). */
+  maxUnstored?: number;
   /** Where the thread's failures are told (never to clients). */
   onError?: (message: string) => void;
 }
@@ -71,6 +91,15 @@ const MAX_BATCH = 100;
  */
 const INDEX_CHUNK = 64;
 const POST_INTERVAL_MS = 1;
+/** Events stored in one commit when journaled (nobody waits for it: see audit-journal-store.ts). */
+const JOURNAL_BATCH = 128;
+/**
+ * Journaled events the thread may be behind by before answers wait for it to catch up: about
+ * 75 ms of its work. Messages waiting for it take memory (1,000 cost the core bench 6 MB of RSS).
+ */
+const MAX_UNSTORED = 500;
+/** A journal file is followed by the next past this size (it is removed once stored). */
+const JOURNAL_FILE_BYTES = 32 * 1024 * 1024;
 
 class AuditThreadFailure extends Error {
   constructor(message: string) {
@@ -100,6 +129,16 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
   private closing: Waiter | undefined;
   private nextId = 1;
   private closed = false;
+  private journal: JournalWriter | undefined;
+  /** Journaled events not yet stored by the thread, and each batch's count. */
+  private unstored = 0;
+  private readonly journaledBatches = new Map<number, number>();
+  /**
+   * Journaled events whose answers wait while the thread is too far behind, oldest first: they
+   * go as soon as it is back within MAX_UNSTORED, so answers are slowed to the rate it stores
+   * at (a few ms each; at most one batch per waiting request), not held until their own turn.
+   */
+  private held: Waiter[][] = [];
 
   constructor(
     private readonly share: StoreShare,
@@ -132,7 +171,11 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
    * each event in the commit that stores it).
    */
   async catchUp(): Promise<void> {
-    if (!this.options.indexBehind || this.indexedBatches === this.recordedBatches) return;
+    if (this.options.journal) {
+      // Events waiting to be journaled are not answered yet; sending them along is simpler than telling them apart.
+      if (this.queue.length > 0) await this.postQueued();
+      if (this.unstored === 0) return;
+    } else if (!this.options.indexBehind || this.indexedBatches === this.recordedBatches) return;
     const covers = this.recordedBatches;
     const worker = await this.threads.started();
     const request = this.nextId++;
@@ -148,6 +191,8 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     if (this.closed) return;
     this.closed = true;
     await this.postQueued();
+    // Nothing more is appended: the thread may remove the file once it has stored it.
+    this.journal?.close();
     const worker = await this.threads.current();
     if (!worker) return;
     await new Promise<void>((resolve, reject) => {
@@ -165,20 +210,40 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     try {
       const worker = await this.threads.started();
       const batch = this.nextId++;
-      this.awaiting.set(batch, items.map((item) => item.waiter));
-      worker.postMessage({ type: 'record', batch, events: items.map((item) => item.event) } satisfies ToAuditThread);
+      const events = items.map((item) => item.event);
+      if (!this.journal) {
+        this.awaiting.set(batch, items.map((item) => item.waiter));
+        worker.postMessage({ type: 'record', batch, events } satisfies ToAuditThread);
+        return;
+      }
+      const recorded = new Date();
+      const first = this.journal.append(events, recorded);
+      // Durable now: answered at once, unless the thread is too far behind.
+      this.unstored += events.length;
+      this.journaledBatches.set(batch, events.length);
+      this.held.push(items.map((item) => item.waiter));
+      this.releaseHeld();
+      worker.postMessage({ type: 'record', batch, events, journaled: { first, recorded: recorded.getTime() } } satisfies ToAuditThread);
     } catch (error) {
       for (const item of items) item.waiter.reject(error as Error);
     }
   }
 
   private start(): Promise<Worker> {
+    const journal = this.options.journal;
+    // Each thread appends to a generation of its own; it first stores what the earlier ones left.
+    const before = journal && nextGeneration(journal.dir);
+    if (journal) {
+      this.journal?.close();
+      this.journal = new JournalWriter(journal.dir, before!, { sync: journal.sync, rotateBytes: JOURNAL_FILE_BYTES });
+    }
     const data: AuditThreadData = {
       share: this.share,
       baseUrl: this.options.baseUrl,
       ...(this.options.observerName && { observerName: this.options.observerName }),
-      maxBatch: MAX_BATCH,
+      maxBatch: journal ? JOURNAL_BATCH : MAX_BATCH,
       ...(this.options.indexBehind && { indexBehind: { chunk: INDEX_CHUNK } }),
+      ...(journal && { journal: { dir: journal.dir, before: before! } }),
     };
     const worker = newThread(data);
     return new Promise<Worker>((resolve, reject) => {
@@ -216,19 +281,23 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     switch (message.type) {
       case 'recorded': {
         this.recordedBatches++;
+        this.unstored -= this.journaledBatches.get(message.batch) ?? 0;
+        this.journaledBatches.delete(message.batch);
+        this.releaseHeld();
         const waiters = this.awaiting.get(message.batch) ?? [];
         this.awaiting.delete(message.batch);
+        for (const failure of message.failed) this.options.onError?.(`audit record not written: ${failure.message}`);
         const failed = new Map(message.failed.map((f) => [f.index, f.message]));
         waiters.forEach((waiter, i) => {
           const failure = failed.get(i);
           if (failure === undefined) waiter.resolve();
-          else {
-            this.options.onError?.(`audit record not written: ${failure}`);
-            waiter.reject(new AuditThreadFailure(failure));
-          }
+          else waiter.reject(new AuditThreadFailure(failure));
         });
         return;
       }
+      case 'trail-error':
+        this.options.onError?.(message.message);
+        return;
       case 'caught-up': {
         const waiter = this.catchingUp.get(message.request);
         this.catchingUp.delete(message.request);
@@ -248,7 +317,17 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     }
   }
 
+  /** Answers the held batches, oldest first, while the thread is within MAX_UNSTORED. */
+  private releaseHeld(): void {
+    while (this.held.length > 0 && this.unstored <= (this.options.maxUnstored ?? MAX_UNSTORED)) for (const waiter of this.held.shift()!) waiter.resolve();
+  }
+
   private failOutstanding(failure: Error): void {
+    // Journaled events the thread did not store: the next thread stores them (from the journal)
+    // before it is ready. Held answers go now: their events are in the journal.
+    this.unstored = 0;
+    this.journaledBatches.clear();
+    this.releaseHeld();
     for (const waiters of this.awaiting.values()) for (const waiter of waiters) waiter.reject(failure);
     this.awaiting.clear();
     for (const waiter of this.catchingUp.values()) waiter.reject(failure);

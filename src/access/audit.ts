@@ -4,6 +4,7 @@ import type { BodyCodec } from '../store/codec.js';
 import { VersionConflictError, type ResourceStore, type WriteRequest } from '../store/port.js';
 import { chainFieldsOf, readChainHead, sealAuditEvent, type ChainHead } from './audit-chain.js';
 import type { AuditIndexer } from './audit-index.js';
+import type { JournalLine } from './audit-journal.js';
 import { auditEventOf } from './audit-event.js';
 import type { AccessEvent, AccessRecorder } from './events.js';
 
@@ -37,13 +38,33 @@ export interface AuditLogOptions {
   clock?: () => Date;
   /**
    * Writes each event's search index behind it (see audit-index.ts) instead of with it. The
-   * indexer must be given the same store, and searches must go through `seeingIndexedAudits`.
+   * indexer must be given the same store, and searches must go through `seeingRecordedAudits`.
    */
   indexer?: AuditIndexer;
+  /**
+   * Told, before each commit of events that came from the audit journal (see audit-journal.ts),
+   * the journal line of its last event and that event's id and hash.
+   */
+  beforeStoring?: (last: { through: JournalLine; id: string; hash: string }) => void;
+}
+
+/** Where an event waited before it was stored: when it was recorded, and its line. */
+export interface Journaled {
+  recorded: Date;
+  at: JournalLine;
+}
+
+/** An access event that could not be made into an AuditEvent (stored again, it would fail again). */
+export class UndescribableEvent extends Error {
+  constructor(cause: unknown) {
+    super(`the access event cannot be described as an AuditEvent: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'UndescribableEvent';
+  }
 }
 
 interface Pending {
   event: AccessEvent;
+  journaled?: Journaled;
   resolve: () => void;
   reject: (error: unknown) => void;
 }
@@ -76,9 +97,10 @@ export class AuditLog implements AccessRecorder {
     return { ...this.head };
   }
 
-  record(event: AccessEvent): Promise<void> {
+  /** Stores the event; `journaled` when it comes from the audit journal. */
+  record(event: AccessEvent, journaled?: Journaled): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
+      this.queue.push({ event, ...(journaled && { journaled }), resolve, reject });
       if (!this.draining) {
         this.draining = true;
         // Let the callers of this turn of the event loop join the first batch.
@@ -104,9 +126,10 @@ export class AuditLog implements AccessRecorder {
     let rest: { item: Pending; draft: AuditEvent }[] = [];
     for (const item of batch) {
       try {
-        rest.push({ item, draft: auditEventOf(item.event, { baseUrl: this.options.baseUrl, recorded, ...(this.options.observerName && { observerName: this.options.observerName }) }) });
+        const options = { baseUrl: this.options.baseUrl, recorded: item.journaled?.recorded ?? recorded, ...(this.options.observerName && { observerName: this.options.observerName }) };
+        rest.push({ item, draft: auditEventOf(item.event, options) });
       } catch (error) {
-        item.reject(error);
+        item.reject(new UndescribableEvent(error));
       }
     }
     for (let attempt = 1; rest.length > 0; attempt++) {
@@ -120,6 +143,8 @@ export class AuditLog implements AccessRecorder {
         );
         requests = chain.requests;
         events = chain.events;
+        const through = rest[rest.length - 1]!.item.journaled?.at;
+        if (through) this.options.beforeStoring?.({ through, id: events[events.length - 1]!.id!, hash: chain.head.hash });
         await this.store.writeMany(requests.map((r) => r.request));
         this.head = chain.head;
         this.options.indexer?.add(events);

@@ -28,6 +28,16 @@ export function openSharedStore(share: StoreShare, cacheMB?: number): ResourceSt
 }
 
 /**
+ * The database file of a shared store, and whether its commits are synced (files kept beside
+ * it, such as the audit journal, should be as durable as its commits).
+ */
+export function sharedStoreFile(share: StoreShare): { path: string; synced: boolean } | undefined {
+  if (share.kind !== 'sqlite') return undefined;
+  const { path, synchronous } = share.settings as SqliteSharing;
+  return { path, synced: synchronous === 'FULL' };
+}
+
+/**
  * After a thread that had opened a shared store died: frees the write turn it may have held (a
  * thread stopped mid-transaction cannot; SQLite itself rolls its transaction back).
  */

@@ -1,7 +1,8 @@
-import type { AccessEvent } from '../../src/access/events.js';
+import type { AccessEvent, AccessRecorder } from '../../src/access/events.js';
 import type { AccountPrincipal } from '../../src/auth/principal.js';
 import { parseSearch } from '../../src/fhir/search/request.js';
 import type { ResourceStore, StoredVersion } from '../../src/store/port.js';
+import { patientWrite } from '../store/sharing-fixtures.js';
 
 /** Shared by the audit and notification suites: principals, access events, a store wrapper, FHIR searches. */
 
@@ -71,3 +72,18 @@ export const settledState = async (promise: Promise<unknown>): Promise<'pending'
   for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
   return state;
 };
+
+/**
+ * Records `count` events of round `round` (patients r{round}p0..4, in turn) while the store
+ * takes a write every tenth, yielding now and then so the recorder batches them; resolves once
+ * all are answered.
+ */
+export async function recordWhileWriting(recorder: AccessRecorder, store: ResourceStore, round: number, count: number): Promise<void> {
+  const recorded: Promise<void>[] = [];
+  for (let n = 0; n < count; n++) {
+    recorded.push(recorder.record(accessEvent({ patients: [`r${round}p${n % 5}`] })));
+    if (n % 10 === 0) void store.write(patientWrite(`pt${round}-${n}`));
+    if (n % 25 === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  await Promise.all(recorded);
+}

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { AuditLog, verifyAuditChain } from '../../src/access/audit.js';
-import { AuditIndexer, seeingIndexedAudits } from '../../src/access/audit-index.js';
+import { AuditIndexer, seeingRecordedAudits } from '../../src/access/audit-index.js';
 import { auditIdOf } from '../../src/access/audit-chain.js';
 import { plainJsonCodec } from '../../src/store/codec.js';
 import type { ResourceStore } from '../../src/store/port.js';
@@ -40,7 +40,7 @@ describeEachStore('audit index written behind the trail', (open) => {
   it('a search or count that can reach AuditEvents sees every event recorded before it', async () => {
     const indexer = idleIndexer(store);
     const log = new AuditLog(store, plainJsonCodec, { baseUrl: BASE, indexer });
-    const seen = seeingIndexedAudits(store, indexer);
+    const seen = seeingRecordedAudits(store, indexer);
     for (let n = 0; n < 25; n++) await log.record(accessEvent({ patients: [`p${n % 5}`] }));
 
     expect(await searchIds(seen, 'AuditEvent', 'patient=p3')).toEqual([4, 9, 14, 19, 24].map(auditIdOf));

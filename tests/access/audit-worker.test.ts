@@ -3,13 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuditLog, verifyAuditChain } from '../../src/access/audit.js';
-import { AuditIndexer, seeingIndexedAudits } from '../../src/access/audit-index.js';
+import { AuditIndexer, seeingRecordedAudits } from '../../src/access/audit-index.js';
 import { auditIdOf } from '../../src/access/audit-chain.js';
 import { AuditWorker } from '../../src/access/audit-worker.js';
 import { plainJsonCodec } from '../../src/store/codec.js';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { patientWrite } from '../store/sharing-fixtures.js';
-import { BASE, accessEvent, searchIds } from './audit-fixtures.js';
+import { BASE, accessEvent, recordWhileWriting, searchIds } from './audit-fixtures.js';
 
 /**
  * The audit trail written on its own thread, over the request thread's database file: the
@@ -87,18 +87,12 @@ describe('the audit trail on its own thread', () => {
     expect(await verifyAuditChain(store, plainJsonCodec)).toMatchObject({ ok: true, checked: 41 });
   });
 
-  it('indexing behind the trail: a search through seeingIndexedAudits waits for every event answered so far', async () => {
+  it('indexing behind the trail: a search through seeingRecordedAudits waits for every event answered so far', async () => {
     const log = await openTrail(true);
-    const seen = seeingIndexedAudits(store, log);
+    const seen = seeingRecordedAudits(store, log);
     for (let round = 1; round <= 3; round++) {
-      const recorded: Promise<void>[] = [];
       // More than one index chunk (64) per round, while this thread writes too.
-      for (let n = 0; n < 150; n++) {
-        recorded.push(log.record(accessEvent({ patients: [`r${round}p${n % 5}`] })));
-        if (n % 10 === 0) void store.write(patientWrite(`pt${round}-${n}`));
-        if (n % 25 === 0) await new Promise((resolve) => setImmediate(resolve));
-      }
-      await Promise.all(recorded);
+      await recordWhileWriting(log, store, round, 150);
       expect(await searchIds(seen, 'AuditEvent', `patient=r${round}p2`)).toHaveLength(30);
       expect(await searchIds(seen, 'AuditEvent', 'date=ge2020')).toHaveLength(150 * round);
     }

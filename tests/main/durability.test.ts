@@ -7,7 +7,9 @@ import { killHard, ServerProcess } from './server-process.js';
 
 /**
  * A write the server answered 2xx survives `kill -9` of the server process: the real
- * entry point is started, killed without warning right after the answer, and restarted.
+ * entry point is started, killed without warning right after the answer, and restarted. So does
+ * the audit record of every answered request (on the embedded store the answer waits only for
+ * the audit journal, and the record is stored a moment later).
  */
 
 const servers = new ServerProcess('durability');
@@ -31,6 +33,8 @@ if (mongoUri) {
   });
 }
 
+const READS = 40;
+
 describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
   afterAll(cleanup);
 
@@ -39,6 +43,12 @@ describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
     const auth = await bearer();
     const headers = { ...auth, 'content-type': 'application/fhir+json' };
     const created: { id: string; version: string }[] = [];
+    let audited = 0;
+    const auditedReads = async (base: string, auth: Record<string, string>) => {
+      const res = await fetch(`${base}/AuditEvent?entity=Patient/${created[0]!.id}&subtype=read&_summary=count`, { headers: auth });
+      expect(res.status).toBe(200);
+      return ((await res.json()) as { total: number }).total;
+    };
     try {
       for (let i = 0; i < 20; i++) {
         const res = await fetch(`${first.base}/Patient`, { method: 'POST', headers, body: JSON.stringify({ resourceType: 'Patient', birthDate: `19${50 + i}-01-01` }) });
@@ -49,12 +59,17 @@ describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
       const last = created[created.length - 1]!;
       const update = await fetch(`${first.base}/Patient/${last.id}`, { method: 'PUT', headers, body: JSON.stringify({ resourceType: 'Patient', id: last.id, gender: 'female' }) });
       expect(update.status).toBe(200);
+      audited = await auditedReads(first.base, auth);
+      // Killed right after the last of these reads is answered.
+      for (let i = 0; i < READS; i++) expect((await fetch(`${first.base}/Patient/${created[0]!.id}`, { headers: auth })).status).toBe(200);
     } finally {
       await killHard(first.child);
     }
 
     const second = await startServer(env());
     try {
+      // Exactly once each: none lost, none stored twice.
+      expect(await auditedReads(second.base, auth)).toBe(audited + READS);
       for (const { id } of created) {
         const res = await fetch(`${second.base}/Patient/${id}`, { headers: auth });
         expect(res.status, id).toBe(200);
