@@ -174,6 +174,8 @@ export class AuditWorker implements AccessRecorder, AuditIndexProgress {
     if (this.options.journal) {
       // Events waiting to be journaled are not answered yet; sending them along is simpler than telling them apart.
       if (this.queue.length > 0) await this.postQueued();
+      // A thread that is ready has stored what the journal held when it started (after one died).
+      await this.threads.started();
       if (this.unstored === 0) return;
     } else if (!this.options.indexBehind || this.indexedBatches === this.recordedBatches) return;
     const covers = this.recordedBatches;
