@@ -96,9 +96,15 @@ export class JournalWriter {
     let text = '';
     for (const event of events) text += `{"recorded":${ms},"event":${JSON.stringify(event)}}\n`;
     const buffer = Buffer.from(text);
-    let written = 0;
-    while (written < buffer.length) written += writeSync(this.fd, buffer, written);
-    if (this.options.sync) fsyncSync(this.fd);
+    try {
+      let written = 0;
+      while (written < buffer.length) written += writeSync(this.fd, buffer, written);
+      if (this.options.sync) fsyncSync(this.fd);
+    } catch (error) {
+      // Part of the batch may be in the file: later lines go to a new file, numbered afresh.
+      this.rotate();
+      throw error;
+    }
     this.bytes += buffer.length;
     const first = { generation: this.generation, line: this.lines + 1 };
     this.lines += events.length;
