@@ -1,7 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import type { BodyCodec } from '../store/codec.js';
 import type { ResourceStore } from '../store/port.js';
-import { UndescribableEvent, type AuditLog } from './audit.js';
+import { errorMessage, UndescribableEvent, type AuditLog } from './audit.js';
 import { chainFieldsOf } from './audit-chain.js';
 import { isBefore, JournalReader, type JournalLine, type JournalState } from './audit-journal.js';
 import type { AccessEvent } from './events.js';
@@ -31,8 +31,6 @@ export type JournalReport = { type: 'recorded'; batch: number; failed: { index: 
 /** Events stored in one commit at most, and how long the first of them may wait for others. */
 const CHUNK = 128;
 const GATHER_MS = 10;
-
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export class JournalStore {
   private readonly reader: JournalReader;
@@ -115,7 +113,7 @@ export class JournalStore {
   private async storeBatch({ batch, events, first, recorded }: JournaledBatch): Promise<void> {
     const at = new Date(recorded);
     const outcomes = await Promise.allSettled(events.map((event, i) => this.storeOne(event, at, { generation: first.generation, line: first.line + i })));
-    const failed = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ index, message: describe(outcome.reason) }] : []));
+    const failed = outcomes.flatMap((outcome, index) => (outcome.status === 'rejected' ? [{ index, message: errorMessage(outcome.reason) }] : []));
     this.report({ type: 'recorded', batch, failed });
     const fatal = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected' && !(outcome.reason instanceof UndescribableEvent));
     // Out of this promise chain, so the thread ends (the next one stores from the journal).

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { plainJsonCodec } from '../store/codec.js';
 import { openSharedStore } from '../store/open-store.js';
-import { AuditLog } from './audit.js';
+import { AuditLog, errorMessage } from './audit.js';
 import { AuditIndexer } from './audit-index.js';
 import { JournalStore } from './audit-journal-store.js';
 import type { AuditThreadData, FromAuditThread, ToAuditThread } from './audit-worker.js';
@@ -15,7 +15,6 @@ import type { AuditThreadData, FromAuditThread, ToAuditThread } from './audit-wo
 const data = workerData as AuditThreadData;
 const port = parentPort!;
 const post = (message: FromAuditThread) => port.postMessage(message);
-const describe = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 // Appends touch few pages besides the ends of the tables and indexes: a small page cache does
 // (on the core bench's reads 4 MB stored events faster than 8, in less memory).
@@ -55,7 +54,7 @@ try {
   await journal?.recover(data.journal!.before);
   post({ type: 'ready' });
 } catch (error) {
-  post({ type: 'open-failed', message: describe(error) });
+  post({ type: 'open-failed', message: errorMessage(error) });
   await store.close().catch(() => undefined);
   port.close();
 }
@@ -69,7 +68,7 @@ port.on('message', (message: ToAuditThread) => {
       }
       // Recorded in one turn, so the log writes them in one commit.
       const done = Promise.allSettled(message.events.map((event) => log.record(event))).then((outcomes) => {
-        const failed = outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' ? [{ index: i, message: describe(outcome.reason) }] : []));
+        const failed = outcomes.flatMap((outcome, i) => (outcome.status === 'rejected' ? [{ index: i, message: errorMessage(outcome.reason) }] : []));
         post({ type: 'recorded', batch: message.batch, failed });
       });
       inFlight.add(done);
@@ -80,7 +79,7 @@ port.on('message', (message: ToAuditThread) => {
       // Every event recorded before this message has been handed to the indexer (or the journal's store) by now.
       const done = (journal?.catchUp() ?? indexer?.catchUp() ?? Promise.resolve()).then(
         () => post({ type: 'caught-up', request: message.request }),
-        (error: unknown) => post({ type: 'caught-up', request: message.request, failure: describe(error) }),
+        (error: unknown) => post({ type: 'caught-up', request: message.request, failure: errorMessage(error) }),
       );
       inFlight.add(done);
       void done.finally(() => inFlight.delete(done));
@@ -93,7 +92,7 @@ port.on('message', (message: ToAuditThread) => {
           port.close();
         },
         (error: unknown) => {
-          post({ type: 'closed', failure: describe(error) });
+          post({ type: 'closed', failure: errorMessage(error) });
           port.close();
         },
       );

@@ -54,10 +54,13 @@ export interface Journaled {
   at: JournalLine;
 }
 
+/** The message of anything thrown, for reports that cross threads or reach the log. */
+export const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
 /** An access event that could not be made into an AuditEvent (stored again, it would fail again). */
 export class UndescribableEvent extends Error {
   constructor(cause: unknown) {
-    super(`the access event cannot be described as an AuditEvent: ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(`the access event cannot be described as an AuditEvent: ${errorMessage(cause)}`);
     this.name = 'UndescribableEvent';
   }
 }
