@@ -135,6 +135,22 @@ function toStored(row: VersionRow): StoredVersion {
   return stored;
 }
 
+/**
+ * A queued write. `work` runs it in a savepoint of its own (or needs none); `direct`, when given,
+ * runs the same write without one, and may throw a VersionConflictError only before it has
+ * changed anything (see SqliteStore.commitDirect).
+ */
+interface QueuedWork {
+  work: () => unknown;
+  direct?: () => unknown;
+  alone: boolean;
+  resolve: (v: never) => void;
+  reject: (e: unknown) => void;
+}
+
+/** A write failed after it may have changed something: the group is redone with savepoints. */
+class RedoGuarded extends Error {}
+
 export class SqliteStore implements ResourceStore {
   readonly kind = 'sqlite';
   readonly atomicWriteMany = true;
@@ -162,7 +178,7 @@ export class SqliteStore implements ResourceStore {
   private readonly writeTx: (request: WriteRequest) => StoredVersion;
   private readonly writeManyTx: (requests: WriteRequest[]) => StoredVersion[];
   /** Writes waiting for the next group commit. */
-  private pending: { work: () => unknown; alone: boolean; resolve: (v: never) => void; reject: (e: unknown) => void }[] = [];
+  private pending: QueuedWork[] = [];
   /** A flush is scheduled or waiting for the write gate. */
   private flushing = false;
   private readonly gate: WriteGate;
@@ -489,7 +505,7 @@ export class SqliteStore implements ResourceStore {
       if (write) return this.writer.write(write).then((version) => storedOf(write, version));
     }
     this.noteParams(request.resourceType, request.index);
-    return this.enqueue(() => this.writeTx(request));
+    return this.enqueue(() => this.writeTx(request), false, () => this.writeNow(request));
   }
 
   /**
@@ -512,9 +528,9 @@ export class SqliteStore implements ResourceStore {
     return versions.map((version, i) => storedOf(writes[i]!, version));
   }
 
-  private enqueue<T>(work: () => T, alone = false): Promise<T> {
+  private enqueue<T>(work: () => T, alone = false, direct?: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ work, alone, resolve: resolve as (v: never) => void, reject });
+      this.pending.push({ work, ...(direct && { direct }), alone, resolve: resolve as (v: never) => void, reject });
       this.scheduleFlush();
     });
   }
@@ -557,7 +573,7 @@ export class SqliteStore implements ResourceStore {
     }
   }
 
-  private commitQueued(batch: SqliteStore['pending'], alone: SqliteStore['pending']): void {
+  private commitQueued(batch: QueuedWork[], alone: QueuedWork[]): void {
     for (const item of alone) {
       try {
         item.resolve(item.work() as never);
@@ -566,6 +582,45 @@ export class SqliteStore implements ResourceStore {
       }
     }
     if (batch.length === 0) return;
+    if (batch.every((item) => item.direct) && this.commitDirect(batch)) return;
+    this.commitGuarded(batch);
+  }
+
+  /**
+   * The group in one transaction, each write without a savepoint: SQLite copies every page a
+   * savepoint touches into its statement journal, and groups of 16 indexed Observations took
+   * about 7 % longer that way (300 against 280 us a create, measured alone). A version conflict
+   * is found before a write changes anything, so it needs no rollback; any other failure may
+   * come after a change, so it rolls the whole transaction back and returns false, for
+   * commitGuarded to redo the group. True when every write is settled.
+   */
+  private commitDirect(batch: QueuedWork[]): boolean {
+    const outcomes: ({ done: unknown } | { error: unknown })[] = [];
+    try {
+      this.inOneTransaction(() => {
+        for (const item of batch) {
+          try {
+            outcomes.push({ done: item.direct!() });
+          } catch (error) {
+            if (!(error instanceof VersionConflictError)) throw new RedoGuarded();
+            outcomes.push({ error });
+          }
+        }
+      });
+    } catch (error) {
+      if (error instanceof RedoGuarded) return false;
+      for (const item of batch) item.reject(error);
+      return true;
+    }
+    batch.forEach((item, i) => {
+      const outcome = outcomes[i]!;
+      if ('done' in outcome) item.resolve(outcome.done as never);
+      else item.reject(outcome.error);
+    });
+    return true;
+  }
+
+  private commitGuarded(batch: QueuedWork[]): void {
     const outcomes: ({ done: unknown } | { error: unknown })[] = [];
     try {
       // Each write is a savepoint inside the batch's transaction: one failing write (a version
@@ -615,7 +670,8 @@ export class SqliteStore implements ResourceStore {
    */
   reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void> {
     this.noteParams(resourceType, index);
-    return this.enqueue(() => this.reindexNow(resourceType, id, versionId, index));
+    const work = () => this.reindexNow(resourceType, id, versionId, index);
+    return this.enqueue(work, false, work);
   }
 
   private reindexNow(resourceType: string, id: string, versionId: number, index: ResourceIndex): void {
