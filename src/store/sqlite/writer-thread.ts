@@ -1,6 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { newModuleThread, ThreadStarter } from '../../thread-module.js';
-import { VersionConflictError, type ResourceIndex, type WriteRequest } from '../port.js';
+import { VersionConflictError, type WriteRequest } from '../port.js';
+import { packIndex, unpackIndex, type PackedIndex } from './packed-index.js';
 import type { SqliteSharing } from './sqlite-store.js';
 
 /**
@@ -17,13 +18,13 @@ import type { SqliteSharing } from './sqlite-store.js';
  * VersionConflictError.
  */
 
-/** A write as plain data: its body already rendered (WriteRequest.rendered), or a tombstone. */
+/** A write as plain data: its body already rendered (WriteRequest.rendered), or a tombstone; its index packed flat. */
 export interface PortableWrite {
   resourceType: string;
   id: string;
   expectedVersion?: number | null;
   rendered?: { json: string; lastUpdated: number };
-  index?: ResourceIndex;
+  index?: PackedIndex;
 }
 
 export interface WrittenVersion {
@@ -60,7 +61,13 @@ export function portableWrite(request: WriteRequest): PortableWrite | undefined 
   const { resourceType, id, expectedVersion, rendered, renderBody, index } = request;
   // A rendered body is the one for the version the write pins; without a pin it could be another.
   if (rendered ? expectedVersion === undefined : renderBody !== undefined) return undefined;
-  return { resourceType, id, ...(expectedVersion !== undefined && { expectedVersion }), ...(rendered && { rendered }), ...(index && { index }) };
+  return { resourceType, id, ...(expectedVersion !== undefined && { expectedVersion }), ...(rendered && { rendered }), ...(index && { index: packIndex(index) }) };
+}
+
+/** The write the thread's store is given for a PortableWrite. */
+export function writeRequestOf(write: PortableWrite): WriteRequest {
+  const { index, ...rest } = write;
+  return index ? { ...rest, index: unpackIndex(index) } : rest;
 }
 
 /**

@@ -1,11 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { VersionConflictError, type StoredVersion } from '../port.js';
 import { SqliteStore } from './sqlite-store.js';
-import type { FromWriterThread, ToWriterThread, WriteFailure, WrittenVersion, WriterThreadData } from './writer-thread.js';
+import { writeRequestOf, type FromWriterThread, type ToWriterThread, type WriteFailure, type WrittenVersion, type WriterThreadData } from './writer-thread.js';
 
 /**
  * The writer thread (see writer-thread.ts): a store of its own on the shared file, writing what
- * it is handed. A PortableWrite is a WriteRequest whose body is `rendered` (see bodyToWrite).
+ * it is handed. A PortableWrite is a WriteRequest whose body is `rendered` (see bodyToWrite) and
+ * whose index is packed (see packed-index.ts).
  */
 
 const data = workerData as WriterThreadData;
@@ -52,12 +53,12 @@ port.on('message', (message: ToWriterThread) => {
   const { job, writes } = message;
   const done =
     message.type === 'many'
-      ? store.writeMany(writes).then(
+      ? store.writeMany(writes.map(writeRequestOf)).then(
           (stored) => post({ type: 'written', job, outcomes: stored.map(written) }),
           (error: unknown) => post({ type: 'failed', job, failure: failureOf(error) }),
         )
       : // Started in one turn: the store commits them together, each in a savepoint of its own.
-        Promise.allSettled(writes.map((write) => store!.write(write))).then((settled) =>
+        Promise.allSettled(writes.map((write) => store!.write(writeRequestOf(write)))).then((settled) =>
           post({ type: 'written', job, outcomes: settled.map((outcome) => (outcome.status === 'fulfilled' ? written(outcome.value) : failureOf(outcome.reason))) }),
         );
   inFlight.add(done);
