@@ -80,7 +80,7 @@ const ENTRY_ROWS_PER_INSERT = 50;
 const WRITER_MIN_WRITES = 20;
 const WRITER_MAX_WRITES = 1000;
 /** The writer thread's page cache: it touches the index pages of every resource it writes. */
-const WRITER_CACHE_MB = 16;
+const WRITER_CACHE_MB = 8;
 /** The code a search binds for a (type, parameter) pair no entry has: it matches nothing. */
 const NO_CODE = -1;
 
