@@ -57,7 +57,7 @@ port.on('message', (message: ToWriterThread) => {
           (stored) => post({ type: 'written', job, outcomes: stored.map(written) }),
           (error: unknown) => post({ type: 'failed', job, failure: failureOf(error) }),
         )
-      : // Started in one turn: the store commits them together, each in a savepoint of its own.
+      : // Started in one turn: the store commits them together (see SqliteStore.commitQueued).
         Promise.allSettled(writes.map((write) => store!.write(writeRequestOf(write)))).then((settled) =>
           post({ type: 'written', job, outcomes: settled.map((outcome) => (outcome.status === 'fulfilled' ? written(outcome.value) : failureOf(outcome.reason))) }),
         );
