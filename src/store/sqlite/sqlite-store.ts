@@ -147,13 +147,13 @@ function toStored(row: VersionRow): StoredVersion {
 }
 
 /**
- * A queued write. `work` runs it in a savepoint of its own (or needs none); `direct`, when given,
- * runs the same write without one, and may throw a VersionConflictError only before it has
- * changed anything (see SqliteStore.commitDirect).
+ * A queued write. `work` runs it in a savepoint of its own (or needs none); `direct` runs the
+ * same write without one, and may throw a VersionConflictError only before it has changed
+ * anything (see SqliteStore.commitDirect). The same function when the write needs no savepoint.
  */
 interface QueuedWork {
   work: () => unknown;
-  direct?: () => unknown;
+  direct: () => unknown;
   alone: boolean;
   resolve: (v: never) => void;
   reject: (e: unknown) => void;
@@ -539,9 +539,9 @@ export class SqliteStore implements ResourceStore {
     return versions.map((version, i) => storedOf(writes[i]!, version));
   }
 
-  private enqueue<T>(work: () => T, alone = false, direct?: () => T): Promise<T> {
+  private enqueue<T>(work: () => T, alone = false, direct: () => T = work): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ work, ...(direct && { direct }), alone, resolve: resolve as (v: never) => void, reject });
+      this.pending.push({ work, direct, alone, resolve: resolve as (v: never) => void, reject });
       this.scheduleFlush();
     });
   }
@@ -593,7 +593,7 @@ export class SqliteStore implements ResourceStore {
       }
     }
     if (batch.length === 0) return;
-    if (batch.every((item) => item.direct) && this.commitDirect(batch)) return;
+    if (this.commitDirect(batch)) return;
     // Each write in a savepoint inside the group's transaction: one failing write rolls back
     // alone, and the others commit together.
     this.commitGroup(batch, (item) => item.work());
@@ -610,7 +610,7 @@ export class SqliteStore implements ResourceStore {
   private commitDirect(batch: QueuedWork[]): boolean {
     return this.commitGroup(batch, (item) => {
       try {
-        return item.direct!();
+        return item.direct();
       } catch (error) {
         throw error instanceof VersionConflictError ? error : new RedoGuarded();
       }
@@ -673,8 +673,7 @@ export class SqliteStore implements ResourceStore {
    */
   reindex(resourceType: string, id: string, versionId: number, index: ResourceIndex): Promise<void> {
     this.noteParams(resourceType, index);
-    const work = () => this.reindexNow(resourceType, id, versionId, index);
-    return this.enqueue(work, false, work);
+    return this.enqueue(() => this.reindexNow(resourceType, id, versionId, index));
   }
 
   private reindexNow(resourceType: string, id: string, versionId: number, index: ResourceIndex): void {
