@@ -67,6 +67,24 @@ describeEachStore('$validate', (open) => {
     expect(f.codes).not.toContain('informational');
   });
 
+  it('names every empty array, empty object and null by its path; nulls that align primitive extensions are allowed', async () => {
+    const patient = {
+      resourceType: 'Patient',
+      name: [{ family: 'Chan', given: ['Tai', 'Man'], _given: [null, { extension: [{ url: 'http://example.org/x', valueString: 'y' }] }] }, { given: [] }],
+      contact: [{ telecom: [{}] }],
+      address: [{ line: ['1 Main St'], city: null }],
+      identifier: [{ system: 'http://example.org/id', value: '1', _value: {} }],
+    };
+    const f = findings(await validate(server, '/fhir/Patient/$validate', patient));
+    // The schema also finds the null city (not a string): each path once here.
+    const structural = new Set(f.expressions.filter((e) => ['Patient.name[1].given', 'Patient.contact[0].telecom[0]', 'Patient.address[0].city', 'Patient.identifier[0]._value'].includes(e)));
+    expect([...structural].sort()).toEqual(['Patient.address[0].city', 'Patient.contact[0].telecom[0]', 'Patient.identifier[0]._value', 'Patient.name[1].given']);
+    expect(f.text).toMatch(/Arrays must not be empty/);
+    expect(f.text).toMatch(/Objects must not be empty/);
+    expect(f.text).toMatch(/Values must not be null/);
+    expect(f.expressions.some((e) => e.startsWith('Patient.name[0]'))).toBe(false);
+  });
+
   it('takes a Parameters body with resource, mode and profile', async () => {
     const patient = example('Patient-example.json');
     isValid(await validate(server, '/fhir/Patient/$validate', parameters(patient, [{ name: 'mode', valueCode: 'create' }])));

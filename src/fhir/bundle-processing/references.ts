@@ -17,7 +17,9 @@ export function referencesIn(value: unknown, found: string[] = []): string[] {
   if (Array.isArray(value)) {
     for (const item of value) referencesIn(item, found);
   } else if (typeof value === 'object' && value !== null) {
-    for (const [name, child] of Object.entries(value)) {
+    // for...in, not Object.entries: every element of every entry passes here, and a pair array per property added up.
+    for (const name in value) {
+      const child = (value as Record<string, unknown>)[name];
       if (name === 'reference' && typeof child === 'string') found.push(child);
       else if (typeof child === 'object') referencesIn(child, found);
     }
@@ -31,7 +33,8 @@ export function rewriteReferences(value: unknown, replacement: (reference: strin
     for (const item of value) rewriteReferences(item, replacement);
   } else if (typeof value === 'object' && value !== null) {
     const object = value as Record<string, unknown>;
-    for (const [name, child] of Object.entries(object)) {
+    for (const name in object) {
+      const child = object[name];
       if (name === 'reference' && typeof child === 'string') {
         const replaced = replacement(child);
         if (replaced !== undefined) object[name] = replaced;
