@@ -124,42 +124,54 @@ function compileSteps(start: string, names: string[], ofType?: string, filter: F
   if (steps.length === 0) return (resource) => [{ value: resource, type: start }];
   const inner = steps.slice(0, -1).map((s) => s.name);
   const final = steps[steps.length - 1]!;
+  // Runs for every search parameter of every resource written, most of them absent: arrays are
+  // made only once something is found.
   return (resource) => {
-    // The elements the inner steps reach; arrays are flattened at each step.
-    let nodes: unknown[] = [resource];
+    // The elements the inner steps reach (undefined: the resource itself); arrays are flattened at each step.
+    let nodes: unknown[] | undefined;
     for (const name of inner) {
-      const next: unknown[] = [];
-      for (const node of nodes) {
-        if (typeof node !== 'object' || node === null) continue;
-        const v = (node as Record<string, unknown>)[name];
-        if (v === undefined) continue;
-        if (Array.isArray(v)) for (const item of v) next.push(item);
-        else next.push(v);
-      }
-      if (next.length === 0) return [];
+      let next: unknown[] | undefined;
+      if (nodes === undefined) next = stepInto(resource, name, next);
+      else for (const node of nodes) next = stepInto(node, name, next);
+      if (next === undefined) return [];
       nodes = next;
     }
-    const found: TypedValue[] = [];
-    for (const node of nodes) {
-      if (typeof node !== 'object' || node === null) continue;
-      const o = node as Record<string, unknown>;
-      if (final.choices) {
-        for (const { property, type } of final.choices) {
-          const v = o[property];
-          if (v === undefined) continue;
-          if (Array.isArray(v)) for (const item of v) found.push({ value: item, type });
-          else found.push({ value: v, type });
-        }
-      } else {
-        const v = o[final.name];
-        if (v === undefined) continue;
-        const type = final.type!;
-        if (Array.isArray(v)) for (const item of v) found.push({ value: item, type });
-        else found.push({ value: v, type });
-      }
-    }
+    let found: TypedValue[] | undefined;
+    if (nodes === undefined) found = finalValues(resource, final, found);
+    else for (const node of nodes) found = finalValues(node, final, found);
+    if (found === undefined) return [];
     return filter ? found.filter((t) => filter(t.value)) : found;
   };
+}
+
+/** Adds what `node[name]` holds to `next` (made when there is something to add). */
+function stepInto(node: unknown, name: string, next: unknown[] | undefined): unknown[] | undefined {
+  if (typeof node !== 'object' || node === null) return next;
+  const v = (node as Record<string, unknown>)[name];
+  if (v === undefined) return next;
+  const out = next ?? [];
+  if (Array.isArray(v)) for (const item of v) out.push(item);
+  else out.push(v);
+  return out;
+}
+
+/** Adds the values of the final step found on `node`, each with its FHIR type, to `found` (made when there is something to add). */
+function finalValues(node: unknown, final: WalkStep, found: TypedValue[] | undefined): TypedValue[] | undefined {
+  if (typeof node !== 'object' || node === null) return found;
+  const o = node as Record<string, unknown>;
+  if (final.choices) {
+    for (const { property, type } of final.choices) found = typedInto(o[property], type, found);
+    return found;
+  }
+  return typedInto(o[final.name], final.type!, found);
+}
+
+function typedInto(v: unknown, type: string, found: TypedValue[] | undefined): TypedValue[] | undefined {
+  if (v === undefined) return found;
+  const out = found ?? [];
+  if (Array.isArray(v)) for (const item of v) out.push({ value: item, type });
+  else out.push({ value: v, type });
+  return out;
 }
 
 /** A fast evaluator for `expression` on `resourceType`, or undefined when it is not a plain path. */
