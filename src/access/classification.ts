@@ -163,31 +163,35 @@ function validate(raw: unknown): Table {
   return raw as unknown as Table;
 }
 
-/** The CodeableConcepts of one element, tolerating any shape a client may send. */
-function concepts(resource: Record<string, unknown>, element: Element): Record<string, unknown>[] {
+/** What the rules test in one element: its codings as `system|code`, and its texts lower-cased. */
+interface ElementFacts {
+  codings: string[];
+  texts: string[];
+}
+
+/** The facts of an element's CodeableConcepts, tolerating any shape a client may send. */
+function factsOf(resource: Record<string, unknown>, element: Element): ElementFacts {
+  const facts: ElementFacts = { codings: [], texts: [] };
   const value = resource[element];
-  const list = Array.isArray(value) ? value : [value];
-  return list.filter(isRecord);
+  if (Array.isArray(value)) for (const concept of value) addConcept(concept, facts);
+  else addConcept(value, facts);
+  return facts;
 }
 
-function codingsOf(concept: Record<string, unknown>): Record<string, unknown>[] {
-  return Array.isArray(concept.coding) ? concept.coding.filter(isRecord) : [];
-}
-
-function matches(rule: CompiledRule, resource: Record<string, unknown>): boolean {
-  for (const concept of concepts(resource, rule.element)) {
-    const codings = codingsOf(concept);
-    if (rule.codings.size > 0) {
-      for (const coding of codings) {
-        if (typeof coding.system === 'string' && typeof coding.code === 'string' && rule.codings.has(`${coding.system}|${coding.code}`)) return true;
-      }
-    }
-    if (rule.text.length > 0) {
-      const texts = [concept.text, ...codings.map((coding) => coding.display)].filter((t): t is string => typeof t === 'string').map((t) => t.toLowerCase());
-      if (rule.text.some((needle) => texts.some((text) => text.includes(needle)))) return true;
-    }
+function addConcept(concept: unknown, facts: ElementFacts): void {
+  if (!isRecord(concept)) return;
+  if (typeof concept.text === 'string') facts.texts.push(concept.text.toLowerCase());
+  if (!Array.isArray(concept.coding)) return;
+  for (const coding of concept.coding) {
+    if (!isRecord(coding)) continue;
+    if (typeof coding.system === 'string' && typeof coding.code === 'string') facts.codings.push(`${coding.system}|${coding.code}`);
+    if (typeof coding.display === 'string') facts.texts.push(coding.display.toLowerCase());
   }
-  return false;
+}
+
+function matches(rule: CompiledRule, facts: ElementFacts): boolean {
+  if (rule.codings.size > 0 && facts.codings.some((coding) => rule.codings.has(coding))) return true;
+  return rule.text.length > 0 && rule.text.some((needle) => facts.texts.some((text) => text.includes(needle)));
 }
 
 /** Builds a classifier from a table (exported for tests of the table's validation). */
@@ -226,8 +230,12 @@ export function createClassifier(raw: unknown): Classifier {
         return { type: undefined, reason: 'Not a FHIR resource: it has no resourceType' };
       }
       const resourceType = resource.resourceType;
+      // Every write is classified, against several rules on the same elements: each element is read once.
+      const facts = new Map<Element, ElementFacts>();
       for (const rule of byResourceType.get(resourceType) ?? []) {
-        if (matches(rule, resource)) return { type: rule.type, rule: rule.id };
+        let found = facts.get(rule.element);
+        if (!found) facts.set(rule.element, (found = factsOf(resource, rule.element)));
+        if (matches(rule, found)) return { type: rule.type, rule: rule.id };
       }
       const fallback = defaults.get(resourceType);
       if (fallback === undefined) return { type: undefined, reason: table.outOfScopeReason.replaceAll('{resourceType}', resourceType) };
