@@ -268,10 +268,19 @@ function compiledParameters(resourceType: string, general = false): CompiledPara
 function compositeEntries(resource: object, parameter: CompiledParameter, bases: Typed[], entries: IndexEntry[]): void {
   const components = parameter.components!;
   for (const base of bases) {
+    // Every component is found before any is normalised: most composites of a resource lack one
+    // (an Observation's code-value-date, -string, -concept beside its valueQuantity).
+    const found: Typed[][] = [];
+    for (const { evaluate } of components) {
+      const typed = evaluate(base, resource);
+      if (typed.length === 0) break;
+      found.push(typed);
+    }
+    if (found.length < components.length) continue;
     const perComponent: IndexValue[][] = [];
-    for (const { def, evaluate } of components) {
+    for (let c = 0; c < found.length; c++) {
       const values: IndexValue[] = [];
-      for (const v of evaluate(base, resource)) for (const n of normalise(def.type, v.value, v.type).values) values.push(n);
+      for (const v of found[c]!) for (const n of normalise(components[c]!.def.type, v.value, v.type).values) values.push(n);
       if (values.length === 0) break;
       perComponent.push(values);
     }
@@ -420,11 +429,13 @@ export function indexResource(resource: Record<string, unknown> & { resourceType
 }
 
 /** The `Type/id` targets of a reference parameter's entries (as referencesOf finds them in the resource). */
-function* referencesIn(entries: IndexEntry[], param: string): Iterable<{ type: string; id: string }> {
+function referencesIn(entries: IndexEntry[], param: string): { type: string; id: string }[] {
+  const found: { type: string; id: string }[] = [];
   for (const entry of entries) {
     const v = entry.values[0];
-    if (entry.param === param && v.system && v.value) yield { type: v.system, id: v.value };
+    if (entry.param === param && v.system && v.value) found.push({ type: v.system, id: v.value });
   }
+  return found;
 }
 
 /** Where a resource's reference parameter points: `Type/id` pairs (for _include). */
