@@ -90,7 +90,9 @@ export class StagingStore implements ResourceStore {
 
   async write(request: WriteRequest): Promise<StoredVersion> {
     const { resourceType, id } = request;
-    const current = await this.head(resourceType, id);
+    // A create (nothing may exist yet) is not looked up in the store: its id is one the server
+    // just drew, and should it exist after all, the commit, pinned to "none", fails whole.
+    const current = request.expectedVersion === null ? this.staged.get(key(resourceType, id))?.at(-1)?.version : await this.head(resourceType, id);
     const seen = current?.versionId ?? null;
     if (request.expectedVersion !== undefined && request.expectedVersion !== seen) {
       throw new VersionConflictError(resourceType, id, seen);

@@ -47,6 +47,18 @@ describeEachStore('staging overlay of a transaction', (open) => {
     expect(found.map((h) => h.version.id)).toEqual(['stage-a']);
   });
 
+  it('a create of an id the store already holds fails the commit whole (creates are not looked up before it)', async ({ skip }) => {
+    if (!store.atomicWriteMany) skip();
+    await store.write(write('taken', undefined, { gender: 'male' }));
+    const staging = new StagingStore(store, plainJsonCodec);
+    await staging.write(write('fresh-1', null));
+    expect((await staging.write(write('taken', null, { gender: 'female' }))).versionId).toBe(1);
+    await expect(staging.commit()).rejects.toBeInstanceOf(VersionConflictError);
+    expect(await store.readCurrent('Patient', 'fresh-1')).toBeUndefined();
+    const kept = (await store.readCurrent('Patient', 'taken'))!;
+    expect([kept.versionId, JSON.parse(kept.body!).gender]).toEqual([1, 'male']);
+  });
+
   it('a write by someone else between staging and commit fails the commit, and nothing of it is stored', async ({ skip }) => {
     if (!store.atomicWriteMany) skip();
     await store.write(write('race-a'));
