@@ -64,10 +64,17 @@ export function portableWrite(request: WriteRequest): PortableWrite | undefined 
   return { resourceType, id, ...(expectedVersion !== undefined && { expectedVersion }), ...(rendered && { rendered }), ...(index && { index: packIndex(index) }) };
 }
 
-/** The write the thread's store is given for a PortableWrite. */
+/**
+ * The write the thread's store is given for a PortableWrite. Its index is unpacked when read,
+ * each time: a bundle's writes are all handed over at once, and unpacked at once their objects
+ * lived through the whole commit, so young-generation collections copied them and promoted
+ * them (promotions were most of the thread's garbage collection). Read when the store notes the
+ * write's parameters and again when it writes its rows, each unpacking dies young.
+ */
 export function writeRequestOf(write: PortableWrite): WriteRequest {
   const { index, ...rest } = write;
-  return index ? { ...rest, index: unpackIndex(index) } : rest;
+  if (!index) return rest;
+  return Object.defineProperty(rest, 'index', { enumerable: true, get: () => unpackIndex(index) });
 }
 
 /**
