@@ -81,10 +81,11 @@ export class StagingStore implements ResourceStore {
     return staged ? this.body(staged) : this.base.readVersion(resourceType, id, versionId);
   }
 
-  /** The newest version's number and time, staged or stored (a write needs no body). */
-  private async head(resourceType: string, id: string): Promise<Omit<StoredVersion, 'body'> | undefined> {
+  /** The newest version's number and time, staged or (unless `stagedOnly`) stored; a write needs no body. */
+  private async head(resourceType: string, id: string, stagedOnly = false): Promise<Omit<StoredVersion, 'body'> | undefined> {
     const versions = this.staged.get(key(resourceType, id));
     if (versions) return versions[versions.length - 1]!.version;
+    if (stagedOnly) return undefined;
     return this.base.readHead ? this.base.readHead(resourceType, id) : this.base.readCurrent(resourceType, id);
   }
 
@@ -92,7 +93,7 @@ export class StagingStore implements ResourceStore {
     const { resourceType, id } = request;
     // A create (nothing may exist yet) is not looked up in the store: its id is one the server
     // just drew, and should it exist after all, the commit, pinned to "none", fails whole.
-    const current = request.expectedVersion === null ? this.staged.get(key(resourceType, id))?.at(-1)?.version : await this.head(resourceType, id);
+    const current = await this.head(resourceType, id, request.expectedVersion === null);
     const seen = current?.versionId ?? null;
     if (request.expectedVersion !== undefined && request.expectedVersion !== seen) {
       throw new VersionConflictError(resourceType, id, seen);
