@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { describeCalibration } from './calibration.js';
 import type { ScenarioReport } from './scenario.js';
 import { repoRoot } from './server-process.js';
 
@@ -22,6 +23,8 @@ export function formatReport(report: ScenarioReport): string {
     `   ${s.connections} connections, ${s.seconds} s per run after ${s.warmupSeconds} s warm-up; ` +
       `${report.environment.cpus} CPUs (${report.environment.cpuModel}), node ${report.environment.node}; server log: ${s.serverLog}`,
   );
+  const calibration = report.environment.calibration;
+  if (calibration) out.push(`   machine speed (calibration.ts): before ${describeCalibration(calibration.before)}; after ${describeCalibration(calibration.after)}`);
   // Scalars only: structured set-up details are in the JSON file (and the scenario's notes).
   const setup = Object.entries(report.setup)
     .filter(([, v]) => v === null || typeof v !== 'object')

@@ -1,4 +1,5 @@
 import { access } from './access.js';
+import { calibrate } from './calibration.js';
 import { bundles } from './bundles.js';
 import { core } from './core.js';
 import { exportScenario } from './export.js';
@@ -11,7 +12,7 @@ import { buildServer } from './server-process.js';
  * npm run bench [-- scenario ...]   (default: all scenarios)
  *
  * Builds the server once, then runs each selected scenario against its own server process and
- * writes .bench/<scenario>.json. Exits 0 when every benchmark ran, whatever the targets say;
+ * writes .bench/<scenario>.json, with the machine's speed before and after it (calibration.ts). Exits 0 when every benchmark ran, whatever the targets say;
  * 1 when a benchmark could not run or its measurement is broken (server died, socket errors);
  * 2 on the overall time limit.
  *
@@ -71,7 +72,9 @@ async function main(): Promise<number> {
   for (const scenario of scenarios) {
     console.log(`\nbench: ${scenario.name}`);
     try {
+      const before = await calibrate();
       const report = await scenario.run(settings);
+      report.environment.calibration = { before, after: await calibrate() };
       console.log(`\n${formatReport(report)}`);
       console.log(`\n   results: ${writeReport(scenario.name, report)}`);
       if (report.failed) {

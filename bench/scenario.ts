@@ -1,4 +1,5 @@
 import { cpus, totalmem } from 'node:os';
+import type { Calibration } from './calibration.js';
 import type { LoadResult } from './load.js';
 
 /** What every benchmark scenario (core, search, bundles, ...) receives and returns. */
@@ -64,7 +65,15 @@ export interface ScenarioReport {
   startedAt: string;
   finishedAt: string;
   settings: BenchSettings & Record<string, unknown>;
-  environment: { node: string; platform: string; cpus: number; cpuModel: string; totalMemoryGB: number };
+  environment: {
+    node: string;
+    platform: string;
+    cpus: number;
+    cpuModel: string;
+    totalMemoryGB: number;
+    /** This machine's speed before and after the scenario (see calibration.ts); added by run.ts. */
+    calibration?: { before: Calibration; after: Calibration };
+  };
   /** Set-up work done before the load runs (e.g. preloading), free-form per scenario. */
   setup: Record<string, unknown>;
   runs: LoadResult[];
