@@ -53,11 +53,15 @@ function timeHere(): number {
   return performance.now() - started;
 }
 
-/** Each worker waits for the start signal, so the two run at the same time, and reports its time. */
+/**
+ * Each worker warms up, says it is ready, and waits for the start signal, so that the two
+ * timed runs overlap whatever each took to start; then it reports its time.
+ */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 ${WORK_SOURCE}
 work(workerData.rounds);
+parentPort.postMessage('ready');
 const flag = new Int32Array(workerData.start);
 Atomics.wait(flag, 0, 0);
 const started = performance.now();
@@ -68,18 +72,19 @@ parentPort.postMessage(performance.now() - started);
 async function timeTwoAtOnce(): Promise<number> {
   const start = new Int32Array(new SharedArrayBuffer(4));
   const workers = [0, 1].map(() => new Worker(WORKER_SOURCE, { eval: true, workerData: { rounds: ROUNDS, start: start.buffer } }));
-  const times = workers.map(
-    (worker) =>
-      new Promise<number>((resolve, reject) => {
-        worker.once('message', (ms: number) => resolve(ms));
-        worker.once('error', reject);
-      }),
-  );
-  // The workers warm up on their own before they wait; a moment for both to get there.
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  Atomics.store(start, 0, 1);
-  Atomics.notify(start, 0);
+  const ready: Promise<void>[] = [];
+  const times = workers.map((worker, i) => {
+    let readyNow: () => void = () => undefined;
+    ready[i] = new Promise<void>((resolve) => (readyNow = resolve));
+    return new Promise<number>((resolve, reject) => {
+      worker.on('message', (message: 'ready' | number) => (message === 'ready' ? readyNow() : resolve(message)));
+      worker.once('error', reject);
+    });
+  });
   try {
+    await Promise.race([Promise.all(ready), Promise.all(times)]);
+    Atomics.store(start, 0, 1);
+    Atomics.notify(start, 0);
     return Math.max(...(await Promise.all(times)));
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
