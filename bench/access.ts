@@ -644,10 +644,13 @@ async function answersQuickly(server: ServerProcess, capMs: number): Promise<{ s
   while (performance.now() - started < capMs) {
     const t = performance.now();
     try {
-      const res = await fetch(`${server.baseUrl}/metadata`, { signal: AbortSignal.timeout(Math.max(500, capMs - (performance.now() - started))) });
+      // AbortSignal.timeout takes whole milliseconds only: a fractional delay throws, and every
+      // probe failed at once until the cap was nearly up (each run's settle took about 60 s).
+      const res = await fetch(`${server.baseUrl}/metadata`, { signal: AbortSignal.timeout(Math.max(500, Math.round(capMs - (t - started)))) });
       await res.arrayBuffer();
     } catch {
       server.assertAlive();
+      await new Promise((resolve) => setTimeout(resolve, 20));
       continue;
     }
     if (performance.now() - t < 50) {
