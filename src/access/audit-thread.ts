@@ -1,5 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { plainJsonCodec } from '../store/codec.js';
+import { nameThisThread, THREAD_NAMES } from '../thread-name.js';
 import { openSharedStore } from '../store/open-store.js';
 import { AuditLog, errorMessage } from './audit.js';
 import { AuditIndexer } from './audit-index.js';
@@ -11,6 +12,8 @@ import type { AuditThreadData, FromAuditThread, ToAuditThread } from './audit-wo
  * shared, and runs the same AuditLog (hash chain, group commit) there; with a journal, it
  * stores what the request thread journaled (see audit-journal-store.ts).
  */
+
+nameThisThread(THREAD_NAMES.audit);
 
 const data = workerData as AuditThreadData;
 const port = parentPort!;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -118,5 +118,14 @@ describe('the SQLite writer thread', () => {
     await expect(writing).resolves.toMatchObject({ versionId: 1 });
     store = new SqliteStore({ path: join(dir, 'store.db'), writerThread: true });
     expect(await families('ng')).toHaveLength(41);
+  });
+
+  // Linux shows a thread's own name (src/thread-name.ts); every Node.js thread is "node" otherwise.
+  it.runIf(existsSync('/proc/thread-self/comm'))('names its threads for the operating system: fhir-writer, and fhir-checkpoint for the WAL copier', async () => {
+    const threadNames = () => readdirSync('/proc/self/task').map((tid) => readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim());
+    expect(threadNames()).not.toContain('fhir-writer');
+    await store.writeMany(Array.from({ length: 30 }, (_, i) => stagedWrite(`n${i}`, 'chow')));
+    expect(threadNames()).toContain('fhir-writer');
+    expect(threadNames()).toContain('fhir-checkpoint');
   });
 });

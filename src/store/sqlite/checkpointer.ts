@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { THREAD_NAMES } from '../../thread-name.js';
 
 /**
  * Copies the write-ahead log back into the database file on a thread of its own, so that work
@@ -17,6 +18,11 @@ import { Worker } from 'node:worker_threads';
 // Plain JavaScript evaluated by the worker (no file of its own to resolve, under tsx or from dist).
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
+try {
+  require('node:fs').writeFileSync('/proc/thread-self/comm', workerData.threadName);
+} catch {
+  // Not Linux: the thread keeps its name (see thread-name.ts).
+}
 const Database = require(workerData.driver);
 const flags = new Int32Array(workerData.flags);
 const db = new Database(workerData.path);
@@ -64,7 +70,7 @@ export class Checkpointer {
 
   constructor(path: string, intervalMs = 50) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, flags: this.flags.buffer, intervalMs } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { driver, path, flags: this.flags.buffer, intervalMs, threadName: THREAD_NAMES.checkpointer } });
     // A worker that fails leaves checkpoints to the writer's automatic ones, as before.
     this.worker.on('error', () => undefined);
     this.exited = new Promise((resolve) => this.worker.once('exit', () => resolve()));

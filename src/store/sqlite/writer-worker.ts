@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { nameThisThread, THREAD_NAMES } from '../../thread-name.js';
 import { VersionConflictError, type StoredVersion } from '../port.js';
 import { SqliteStore } from './sqlite-store.js';
 import { writeRequestOf, type FromWriterThread, type ToWriterThread, type WriteFailure, type WrittenVersion, type WriterThreadData } from './writer-thread.js';
@@ -8,6 +9,8 @@ import { writeRequestOf, type FromWriterThread, type ToWriterThread, type WriteF
  * it is handed. A PortableWrite is a WriteRequest whose body is `rendered` (see bodyToWrite) and
  * whose index is packed (see packed-index.ts).
  */
+
+nameThisThread(THREAD_NAMES.writer);
 
 const data = workerData as WriterThreadData;
 const port = parentPort!;
