@@ -18,7 +18,7 @@ import {
 } from './population.js';
 import { fmt, table } from './report.js';
 import { environment, envInt, target, type BenchSettings, type Scenario, type Target } from './scenario.js';
-import { MB, ServerProcess, systemBusySeconds, type ServerProcessOptions } from './server-process.js';
+import { MB, ServerProcess, systemBusySeconds, threadCpuSeconds, type ServerProcessOptions } from './server-process.js';
 
 /**
  * Search over a realistic EHR population (BENCH_RESOURCES, default 100,000 resources: 1,000
@@ -567,6 +567,8 @@ interface IndexingMode {
   p99Ms: number;
   /** Server CPU per create, ms. */
   cpuMsPerCreate: number;
+  /** The same by thread (see threadCpuSeconds), microseconds per create, busiest first. */
+  threadUsPerCreate: Record<string, number>;
   peakRssMB: number;
 }
 
@@ -583,6 +585,11 @@ interface IndexingResult {
   p50OverheadPct: number;
 }
 
+/** Adds each thread group's CPU seconds between two readings to `into`. */
+function addThreadCpu(into: Map<string, number>, before: Map<string, number>, after: Map<string, number>): void {
+  for (const [name, seconds] of after) into.set(name, (into.get(name) ?? 0) + seconds - (before.get(name) ?? 0));
+}
+
 /** Ids in the shape the server assigns, for references in the batch (the targets need not exist: indexing does not resolve them). */
 function syntheticIds(population: Population): IdTable {
   const id = (type: string, i: number) => `${(fnv1a(type) >>> 0).toString(16).padStart(8, '0')}-0000-4000-8000-${i.toString(16).padStart(12, '0')}`;
@@ -597,6 +604,7 @@ async function indexingOverhead(settings: BenchSettings, population: Population,
   const options = { log: settings.serverLog, keep: settings.keep, nodeArgs: settings.serverNodeArgs };
   const servers: { mode: 'on' | 'off'; server: ServerProcess; next: number }[] = [];
   const runs: LoadResult[] = [];
+  const threadCpu = { on: new Map<string, number>(), off: new Map<string, number>() };
   try {
     servers.push({ mode: 'on', server: await ServerProcess.start(options), next: 0 });
     servers.push({ mode: 'off', server: await ServerProcess.start({ ...options, env: { SEARCH_INDEXING: 'off' } }), next: 0 });
@@ -622,7 +630,9 @@ async function indexingOverhead(settings: BenchSettings, population: Population,
       for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
         const name = `create Observation, indexing ${s.mode} #${round + 1}`;
         process.stdout.write(`   ${name}: ${batch} at ${INDEX_CONNECTIONS} connections ...`);
+        const threadsBefore = threadCpuSeconds(s.server.pid);
         const r = await batchRun(s, name, batch);
+        addThreadCpu(threadCpu[s.mode], threadsBefore, threadCpuSeconds(s.server.pid));
         process.stdout.write(` ${fmt(r.rps)} creates/s, p50 ${r.latencyMs.p50} ms\n`);
         runs.push(r);
       }
@@ -644,6 +654,7 @@ async function indexingOverhead(settings: BenchSettings, population: Population,
       p50Ms: median(mine.map((r) => r.latencyMs.p50)),
       p99Ms: median(mine.map((r) => r.latencyMs.p99)),
       cpuMsPerCreate: round((cpuSeconds * 1000) / creates, 3),
+      threadUsPerCreate: Object.fromEntries([...threadCpu[m]].sort((a, b) => b[1] - a[1]).map(([name, seconds]) => [name, round((seconds * 1e6) / creates)])),
       peakRssMB: Math.max(...mine.map((r) => r.server.peakRssMB)),
     };
   });
@@ -920,6 +931,8 @@ export const search: Scenario = {
           ),
           `   ${result.rounds} × ${fmt(result.batch)} Observations per server at ${result.connections} connections (after ${INDEX_WARMUP} to warm up), alternating servers; ` +
             `indexing adds ${result.overheadPct}% to create time (throughput), ${result.cpuOverheadPct}% to server CPU per create, ${result.p50OverheadPct}% to p50.`,
+          ...result.modes.map((m) => `   server CPU per create by thread, indexing ${m.mode} (us): ${Object.entries(m.threadUsPerCreate).map(([name, us]) => `${name} ${fmt(us)}`).join(', ')}`),
+          '   (main: requests; fhir-writer: commits handed over; fhir-audit: the audit trail; fhir-checkpoint: the WAL into the file; node: garbage collection, compilers, I/O pool)',
         );
         peakRssMB = Math.max(peakRssMB, ...result.modes.map((m) => m.peakRssMB));
       } catch (err) {

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,6 +71,34 @@ function readProc(pid: number): ProcSample | undefined {
 export function processCpuSeconds(pid: number): number | undefined {
   const sample = readProc(pid);
   return sample && sample.cpuTicks / CLOCK_TICKS_PER_SECOND;
+}
+
+/**
+ * CPU time each of a process's threads has used so far, in seconds, summed by the name the
+ * operating system shows (the server names its own threads: see src/thread-name.ts): `main`
+ * for the request thread, and `node` for the rest (V8's garbage collection and compiler
+ * helpers, libuv's pool). Threads that ended are not counted: take it before and after a run,
+ * while the threads of interest live.
+ */
+export function threadCpuSeconds(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return byName; // the process is gone
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const name = Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      byName.set(name, (byName.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return byName;
 }
 
 /** Busy CPU time of the whole machine so far, in seconds (all cores, from /proc/stat). */
