@@ -216,7 +216,12 @@ async function criterionAsNamed(resourceType: string, name: string, rawValue: st
   const values = splitUnescaped(rawValue, ',').filter((v) => v !== '');
   if (values.length === 0) throw badRequest(`Parameter '${name}' has no value`, [name]);
 
-  if (modifier === 'missing') return missingCriterion(def, parseMissing(rawValue, name));
+  if (modifier === 'missing') {
+    const missing = parseMissing(rawValue, name);
+    // Every resource has an id and a lastUpdated, and neither is an index entry.
+    if (code === '_id' || code === '_lastUpdated') return missing ? { kind: 'or', anyOf: [] } : { kind: 'lastUpdated', tests: [] };
+    return missingCriterion(def, missing);
+  }
   if (chain !== undefined) return chainCriterion(resourceType, def, name, modifier, chain, rawValue, context, depth);
 
   if (code === '_id') {
