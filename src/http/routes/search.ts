@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { allResourceTypes, isResourceType } from '../../fhir/definitions.js';
-import { badRequest, notFound } from '../../fhir/outcome.js';
+import { badRequest, FhirError, notFound } from '../../fhir/outcome.js';
 import { requireValidId } from '../../fhir/resource-input.js';
 import type { SearchService } from '../../fhir/search/search-service.js';
 import { baseUrl, header, rawQuery } from '../request.js';
@@ -13,7 +13,13 @@ import type { JsonResource } from '../../fhir/resource-input.js';
 
 function queryParams(request: FastifyRequest): [string, string][] {
   const fromUrl = [...new URLSearchParams(rawQuery(request))];
-  const form = request.body instanceof URLSearchParams ? [...request.body] : [];
+  const body: unknown = request.body;
+  // A JSON body parses too (the server's own parser), but criteria there would go unseen and
+  // the search would answer unfiltered.
+  if (body !== undefined && body !== null && !(body instanceof URLSearchParams)) {
+    throw FhirError.of(415, 'not-supported', 'POST _search takes its parameters as a form (application/x-www-form-urlencoded) or in the URL');
+  }
+  const form = body instanceof URLSearchParams ? [...body] : [];
   return [...fromUrl, ...form];
 }
 
