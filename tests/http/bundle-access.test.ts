@@ -2,6 +2,7 @@ import { expect, it } from 'vitest';
 import type { AccessEvent } from '../../src/access/events.js';
 import { sampleRecords } from '../access/samples.js';
 import { hcpWithAccounts, joinedPatient, patientOf, startCare } from '../access/territory.js';
+import { systemClient, unique } from '../participation/fixtures.js';
 import { describeEachStore } from '../store/stores.js';
 import { FHIR_JSON, useServer, type TestServer } from './harness.js';
 
@@ -103,5 +104,33 @@ describeEachStore('bundles under the access rules', (open) => {
     const location = ok.json().entry[0].response.location as string;
     const stored = (await server.request({ method: 'GET', url: `/fhir/${location}` })).json();
     expect(stored.meta.source).toBe(`Organization/${hcp.id}`);
+  });
+
+  it('a conditional reference is a search of its type: a client that may not search Patients cannot resolve one', async () => {
+    const mrn = unique('mrn');
+    const patient = await server.create({ resourceType: 'Patient', identifier: [{ system: 'urn:test:mrn', value: mrn }] });
+    const observation = (reference: string) => ({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference } });
+    const bundle = (type: string, reference: string) => ({ resourceType: 'Bundle', type, entry: [{ request: { method: 'POST', url: 'Observation' }, resource: observation(reference) }] });
+    const observationsOnly = await systemClient(['system/Observation.cruds']);
+    const count = async () => (await server.request({ method: 'GET', url: `/fhir/Observation?subject=Patient/${patient.id}&_summary=count` })).json().total as number;
+
+    // Whether the criteria match one, none or several Patients must not show: all three answer alike.
+    for (const reference of [`Patient?identifier=urn:test:mrn|${mrn}`, 'Patient?identifier=urn:test:mrn|nobody', 'Patient?_id:missing=false']) {
+      for (const type of ['batch', 'transaction']) {
+        if (type === 'transaction' && !server.store.atomicWriteMany) continue;
+        const res = await server.request({ method: 'POST', url: '/fhir', headers: { ...FHIR_JSON, ...observationsOnly }, payload: bundle(type, reference) });
+        const outcome = type === 'batch' ? res.json().entry[0].response.outcome : res.json();
+        const status = type === 'batch' ? Number(String(res.json().entry[0].response.status).slice(0, 3)) : res.statusCode;
+        expect(status, res.body).toBe(403);
+        expect(outcome.issue[0].code).toBe('forbidden');
+        expect(JSON.stringify(res.json())).not.toContain(patient.id);
+      }
+    }
+    expect(await count()).toBe(0);
+
+    // With the right to search Patients, the same batch resolves the reference.
+    const res = await server.request({ method: 'POST', url: '/fhir', headers: { ...FHIR_JSON, ...(await systemClient(['system/Observation.cruds', 'system/Patient.rs'])) }, payload: bundle('batch', `Patient?identifier=urn:test:mrn|${mrn}`) });
+    expect(res.json().entry[0].response.status, res.body).toMatch(/^201/);
+    expect(await count()).toBe(1);
   });
 });

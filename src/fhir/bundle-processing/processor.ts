@@ -78,7 +78,7 @@ export class BundleProcessor {
       try {
         caller.authorize(entry);
         if (entry.resource) {
-          await this.resolveReferences(entry.resource, caller, conditional, (reference) => {
+          await this.resolveReferences(entry, caller, conditional, (reference) => {
             throw badRequest(
               fullUrls.has(reference)
                 ? `${reference} is another entry's fullUrl: batch entries may not reference each other (use a transaction)`
@@ -111,7 +111,7 @@ export class BundleProcessor {
     };
     for (const entry of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
       try {
-        if (entry.resource) await this.resolveReferences(entry.resource, caller, conditional, (reference) => placeholders.get(reference) ?? unresolved(reference));
+        if (entry.resource) await this.resolveReferences(entry, caller, conditional, (reference) => placeholders.get(reference) ?? unresolved(reference));
         const result = await executeEntry(entry, services, caller, assigned.get(entry.index));
         if (isWrite(entry) && result.stored) {
           const target = `${result.stored.resourceType}/${result.stored.id}`;
@@ -171,8 +171,13 @@ export class BundleProcessor {
     return matches[0]?.id;
   }
 
-  /** Replaces placeholders (through `placeholder`) and conditional references (by search) in a resource. */
-  private async resolveReferences(resource: JsonResource, caller: CallerView, conditional: Map<string, Promise<string>>, placeholder: (reference: string) => string): Promise<void> {
+  /**
+   * Replaces placeholders (through `placeholder`) and conditional references (by search) in an
+   * entry's resource. A conditional reference is a search of its type: the caller needs the same
+   * right as for that search, or its one match, none or several would tell what it may not read.
+   */
+  private async resolveReferences(entry: BundleEntryRequest, caller: BundleCaller, conditional: Map<string, Promise<string>>, placeholder: (reference: string) => string): Promise<void> {
+    const resource = entry.resource!;
     const resolved = new Map<string, string>();
     for (const reference of new Set(referencesIn(resource))) {
       if (isPlaceholder(reference)) {
@@ -181,6 +186,7 @@ export class BundleProcessor {
       }
       const criteria = conditionalReference(reference);
       if (!criteria) continue;
+      caller.authorize({ index: entry.index, method: 'GET', url: reference, type: criteria.type, query: criteria.query });
       let target = conditional.get(reference);
       if (!target) {
         target = this.matchOne(criteria.type, criteria.query, caller, true).then((id) => `${criteria.type}/${id!}`);
