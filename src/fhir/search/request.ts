@@ -39,6 +39,8 @@ export interface SearchLimits {
 
 /** Parameters that shape or page the answer rather than select resources. */
 const RESULT_PARAMETERS = new Set(['_count', '_sort', '_include', '_revinclude', '_total', '_summary', '_elements', '_page', '_format', '_pretty', '_type', '_contained', '_containedType']);
+/** Result parameters that change the answer, so they are part of the query its links and page tokens stand for. */
+const SHAPING_NAMES = new Set(['_sort', '_count', '_total', '_summary', '_elements', '_type']);
 const UNSUPPORTED_SELECTORS = new Set(['_text', '_content', '_query', '_filter', '_list', '_has']);
 
 function single(params: [string, string][], name: string): string | undefined {
@@ -100,6 +102,29 @@ function acrossTypes(resourceTypes: string[], perType: SearchCriterion[]): Searc
 export interface ParseOptions extends SearchLimits {
   /** Prefer: handling=strict turns ignored parameters into a 400. */
   strict: boolean;
+  /** A search of one type's URL (or a compartment), where `_type` has no meaning. */
+  typeLevel?: boolean;
+}
+
+/** The _include and _revinclude forms this server runs; `:recurse` is R3's name for `:iterate`. */
+const INCLUDE_NAMES = new Set(['_include', '_include:iterate', '_include:recurse', '_revinclude', '_revinclude:iterate', '_revinclude:recurse']);
+
+/**
+ * Why a result parameter that this search will not act on is ignored, or undefined when it is
+ * used: the client is told, as for an unknown parameter, rather than answered as if it were.
+ */
+function unusedResultParameter(name: string, value: string, options: ParseOptions): OperationOutcomeIssue | undefined {
+  const ignoredBecause = (why: string) => issue('warning', 'not-supported', `Parameter '${name}' was ignored: ${why}`, [name]);
+  if ((name.startsWith('_include') || name.startsWith('_revinclude')) && !INCLUDE_NAMES.has(name)) {
+    return ignoredBecause('the modifiers of _include and _revinclude are :iterate (and its older name :recurse)');
+  }
+  if (name === '_revinclude' || name === '_revinclude:iterate' || name === '_revinclude:recurse') {
+    if (value === '*') return ignoredBecause("_revinclude=* (every reference to the matches, from any type) is not supported; name the type, as in Observation:* or Observation:subject");
+  }
+  if (name === '_contained' && value !== 'false') return ignoredBecause('searching contained resources is not supported; only whole resources are searched');
+  if (name === '_containedType') return ignoredBecause('searching contained resources is not supported');
+  if (name === '_type' && options.typeLevel) return ignoredBecause('_type selects types on a system search (/fhir?_type=…), not on a search of one type');
+  return undefined;
 }
 
 /** Parses a type-level (one type) or system-level (several types) search. */
@@ -109,7 +134,12 @@ export async function parseSearch(resourceTypes: string[], params: [string, stri
   const selection: [string, string][] = [];
   for (const [name, value] of params) {
     const base = parseName(name).code;
-    if (RESULT_PARAMETERS.has(base) || name.startsWith('_include') || name.startsWith('_revinclude')) continue;
+    const unused = unusedResultParameter(name, value, options);
+    if (unused) {
+      ignored.push(unused);
+      continue;
+    }
+    if (RESULT_PARAMETERS.has(base)) continue;
     if (UNSUPPORTED_SELECTORS.has(base) && !name.startsWith('_has:')) {
       ignored.push(issue('warning', 'not-supported', `Parameter '${name}' is not supported and was ignored`, [name]));
       continue;
@@ -131,14 +161,17 @@ export async function parseSearch(resourceTypes: string[], params: [string, stri
     count: parseCount(single(params, '_count'), options),
     total: parseTotal(single(params, '_total')),
     subsetting: parseSubsetting(Object.fromEntries(params.filter(([n]) => n === '_summary' || n === '_elements'))),
-    includes: [...parseIncludes(includeValues('_include'), '_include', false), ...parseIncludes(includeValues('_include:iterate'), '_include', true)],
-    revincludes: [...parseIncludes(includeValues('_revinclude'), '_revinclude', false), ...parseIncludes(includeValues('_revinclude:iterate'), '_revinclude', true)],
+    includes: [...parseIncludes(includeValues('_include'), '_include', false), ...parseIncludes([...includeValues('_include:iterate'), ...includeValues('_include:recurse')], '_include', true)],
+    revincludes: [
+      ...parseIncludes(includeValues('_revinclude').filter((v) => v !== '*'), '_revinclude', false),
+      ...parseIncludes([...includeValues('_revinclude:iterate'), ...includeValues('_revinclude:recurse')].filter((v) => v !== '*'), '_revinclude', true),
+    ],
     ignored,
     canonical: [],
   };
   const page = single(params, '_page');
   if (page !== undefined) parsed.page = page;
-  const shaping = params.filter(([n]) => ['_sort', '_count', '_total', '_summary', '_elements', '_type'].includes(n) || n.startsWith('_include') || n.startsWith('_revinclude'));
+  const shaping = params.filter(([n, v]) => (SHAPING_NAMES.has(n) || INCLUDE_NAMES.has(n)) && !unusedResultParameter(n, v, options));
   parsed.canonical = [...selection, ...shaping, ['_count', String(parsed.count)] as [string, string]]
     .filter(([n], i, all) => n !== '_count' || i === all.length - 1)
     .sort(([a, av], [b, bv]) => (a === b ? av.localeCompare(bv) : a.localeCompare(b)));

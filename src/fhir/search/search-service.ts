@@ -6,8 +6,8 @@ import type { PageTokens } from '../page-token.js';
 import { applySubsetting } from '../subsetting.js';
 import { compartmentCriterion } from './compartments.js';
 import type { CriteriaContext } from './criteria.js';
-import { referencesOf } from './indexer.js';
-import { parseSearch, type IncludeSpec, type ParsedSearch, type SearchLimits } from './request.js';
+import { includedResources, type Included, type JsonResource } from './includes.js';
+import { parseSearch, type ParsedSearch, type SearchLimits } from './request.js';
 import { restrict, SEES_EVERYTHING, type Visibility } from './visibility.js';
 
 /** Runs searches: selection in the store, then paging, totals, includes and the Bundle. */
@@ -25,15 +25,12 @@ export interface SearchInput {
   visibility?: Visibility;
 }
 
-type JsonResource = Record<string, unknown> & { resourceType: string; id: string };
 
 interface Position {
   after?: SearchCursor;
   before?: SearchCursor;
 }
 
-const MAX_INCLUDED = 1000;
-const MAX_ITERATIONS = 3;
 
 export class SearchService {
   constructor(
@@ -87,7 +84,7 @@ export class SearchService {
 
   async search(input: SearchInput): Promise<Bundle> {
     for (const type of input.resourceTypes) requireKnownType(type);
-    const parsed = await parseSearch(input.resourceTypes, input.params, this.criteriaContext(input.baseUrl), { ...this.limits, strict: input.strict });
+    const parsed = await parseSearch(input.resourceTypes, input.params, this.criteriaContext(input.baseUrl), { ...this.limits, strict: input.strict, typeLevel: input.path !== '' });
     const visibility = input.visibility ?? SEES_EVERYTHING;
     const selection = [...parsed.where];
     if (input.compartment) selection.push(compartmentCriterion(input.compartment.type, input.compartment.id, input.resourceTypes[0]!));
@@ -109,62 +106,15 @@ export class SearchService {
       parsed.total === 'none' && !countOnly ? undefined : wholeResult ? page.length : await this.store.count({ resourceTypes: input.resourceTypes, where });
 
     const matches = page.map((h) => this.decode(h.version));
-    const included = countOnly ? [] : await this.included(matches, parsed, input.baseUrl, visibility);
+    const sources = { store: this.store, decode: (version: StoredVersion) => this.decode(version) };
+    const included: Included = countOnly ? { resources: [], notes: [] } : await includedResources(sources, matches, parsed, input.baseUrl, visibility);
     return this.bundle(input, parsed, { page, matches, included, total, hasNext: position.before ? true : more, hasPrevious: position.before ? more : position.after !== undefined, queryKey });
-  }
-
-  private async fetchByIds(type: string, ids: string[], visibility: Visibility): Promise<JsonResource[]> {
-    if (ids.length === 0) return [];
-    const hits = await this.store.search({ resourceTypes: [type], where: restrict([{ kind: 'id', ids }], [type], visibility), sort: [], limit: ids.length });
-    return hits.map((h) => this.decode(h.version));
-  }
-
-  private async included(matches: JsonResource[], parsed: ParsedSearch, baseUrl: string, visibility: Visibility): Promise<JsonResource[]> {
-    if (!parsed.includes.length && !parsed.revincludes.length) return [];
-    const key = (r: { resourceType: string; id: string }) => `${r.resourceType}/${r.id}`;
-    const seen = new Set(matches.map(key));
-    const result: JsonResource[] = [];
-    let sources = matches;
-    for (let round = 0; round < MAX_ITERATIONS && sources.length && result.length < MAX_INCLUDED; round++) {
-      const applicable = (spec: IncludeSpec) => round === 0 || spec.iterate;
-      const found: JsonResource[] = [];
-      // _include: follow the sources' references.
-      const wanted = new Map<string, Set<string>>();
-      for (const spec of parsed.includes.filter(applicable)) {
-        for (const source of sources) {
-          if (spec.sourceType !== '*' && spec.sourceType !== source.resourceType) continue;
-          for (const ref of referencesOf(source, spec.param, baseUrl)) {
-            if (spec.targetType && ref.type !== spec.targetType) continue;
-            if (seen.has(`${ref.type}/${ref.id}`)) continue;
-            wanted.set(ref.type, (wanted.get(ref.type) ?? new Set()).add(ref.id));
-          }
-        }
-      }
-      for (const [type, ids] of wanted) found.push(...(await this.fetchByIds(type, [...ids], visibility)));
-      // _revinclude: resources whose reference parameter points at a source.
-      for (const spec of parsed.revincludes.filter(applicable)) {
-        const byType = new Map<string, string[]>();
-        for (const s of sources) byType.set(s.resourceType, [...(byType.get(s.resourceType) ?? []), s.id]);
-        const anyOf = [...byType].map(([type, ids]) => [
-          { slot: 0 as const, field: 'system' as const, op: 'eq' as const, value: type },
-          { slot: 0 as const, field: 'value' as const, op: 'in' as const, value: ids },
-        ]);
-        const where = restrict([{ kind: 'entry', param: spec.param, anyOf }], [spec.sourceType], visibility);
-        const hits: SearchHit[] = await this.store.search({ resourceTypes: [spec.sourceType], where, sort: [], limit: MAX_INCLUDED });
-        found.push(...hits.map((h) => this.decode(h.version)));
-      }
-      const fresh = found.filter((r) => !seen.has(key(r)));
-      for (const r of fresh) seen.add(key(r));
-      result.push(...fresh);
-      sources = fresh;
-    }
-    return result.slice(0, MAX_INCLUDED);
   }
 
   private bundle(
     input: SearchInput,
     parsed: ParsedSearch,
-    r: { page: SearchHit[]; matches: JsonResource[]; included: JsonResource[]; total: number | undefined; hasNext: boolean; hasPrevious: boolean; queryKey: string },
+    r: { page: SearchHit[]; matches: JsonResource[]; included: Included; total: number | undefined; hasNext: boolean; hasPrevious: boolean; queryKey: string },
   ): Bundle {
     const url = (extra: [string, string][] = []) => {
       const qs = new URLSearchParams([...parsed.canonical, ...extra]).toString();
@@ -181,9 +131,10 @@ export class SearchService {
       resource: applySubsetting(resource as unknown as FhirResource, parsed.subsetting) as FhirResource,
       search: { mode },
     });
-    const entries: BundleEntry[] = [...r.matches.map((m) => entry(m, 'match')), ...r.included.map((m) => entry(m, 'include'))];
-    if (parsed.ignored.length) {
-      const outcome: OperationOutcome = { resourceType: 'OperationOutcome', issue: parsed.ignored };
+    const entries: BundleEntry[] = [...r.matches.map((m) => entry(m, 'match')), ...r.included.resources.map((m) => entry(m, 'include'))];
+    const notes = [...parsed.ignored, ...r.included.notes];
+    if (notes.length) {
+      const outcome: OperationOutcome = { resourceType: 'OperationOutcome', issue: notes };
       entries.push({ resource: outcome, search: { mode: 'outcome' } });
     }
     // FHIR JSON has no empty arrays: an empty page has no entry element at all.
