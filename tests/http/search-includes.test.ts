@@ -26,8 +26,9 @@ describeEachStore('search includes and result parameters', (open) => {
       const observation: Json = { resourceType: 'Observation', status: 'final', code: { text: `link ${i}` } };
       if (i === 0) observation.subject = { reference: `Patient/${patient}` };
       if (member) observation.hasMember = [{ reference: `Observation/${member}` }];
-      member = (await server.create(observation)).id;
-      chain.unshift(member);
+      const created = (await server.create(observation)).id;
+      chain.unshift(created);
+      member = created;
     }
   });
 

@@ -63,8 +63,9 @@ function missingCriterion(def: SearchParameterDef, missing: boolean): SearchCrit
   return missing ? { kind: 'or', anyOf: [each] } : { kind: 'or', anyOf: each.map((c) => [c]) };
 }
 
+/** `name` is the parameter as sent, modifier included. */
 export function parseMissing(value: string, name: string): boolean {
-  if (value !== 'true' && value !== 'false') throw badRequest(`Parameter '${name}:missing' takes true or false`, [name]);
+  if (value !== 'true' && value !== 'false') throw badRequest(`Parameter '${name}' takes true or false`, [name]);
   return value === 'true';
 }
 
@@ -77,6 +78,8 @@ async function tokenCriterion(def: SearchParameterDef, name: string, modifier: s
     case 'text':
       return entry(`${def.code}:text`, values.flatMap((v) => stringAlternatives(v, undefined)));
     case 'of-type':
+      // Only Identifiers have a type to match (their parameters' paths all name one); elsewhere it would find nothing, silently.
+      if (!/[iI]dentifier/.test(def.expression ?? '')) throw unsupportedModifier(name, modifier);
       return entry(
         `${def.code}:of-type`,
         values.map((v) => {

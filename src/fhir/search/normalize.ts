@@ -158,6 +158,9 @@ function quantities(value: unknown, type: string): IndexValue[] {
   const system = str(o.system) ?? null;
   const code = str(o.code) ?? str(o.unit);
   const result: IndexValue[] = [{ system, value: code ?? '', low: amount, high: amount }];
+  // `value||unit` matches the code or the human unit: a unit unlike the code is a second row, without a system.
+  const unit = str(o.unit);
+  if (unit !== undefined && unit !== code) result.push({ system: null, value: unit, low: amount, high: amount });
   if (system === UCUM_SYSTEM && str(o.code)) {
     const canonical = canonicalUcum(amount, o.code as string);
     // Marked by text so that unit-converted searches compare only converted values.
