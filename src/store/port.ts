@@ -24,7 +24,7 @@ export interface StoredVersion {
  * display text (value = folded text), reference (system = target type and value = target id;
  * or system null and value = an absolute or canonical URL), uri (value), date (low..high, ms,
  * inclusive), number and quantity (low..high; quantity system and value = unit code, text =
- * 'canonical' on the UCUM-converted copy).
+ * 'canonical' on the UCUM-converted copy, else the human unit where it differs from the code).
  */
 export interface IndexValue {
   system?: string | null;

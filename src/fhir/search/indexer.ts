@@ -5,6 +5,7 @@ import { ownersOf, PATIENT_OWNERSHIP } from './compartments.js';
 import { normalise } from './normalize.js';
 import { searchParameterByUrl, searchParameters, splitUnion, unionOf, type SearchParameterDef } from './registry.js';
 import { compileRelativePath, compileSimplePath } from './simple-path.js';
+import { CANONICAL } from './ucum.js';
 
 /**
  * Index at write time: evaluate every search parameter of the resource's type once, and keep
@@ -305,7 +306,7 @@ function sortValue(def: SearchParameterDef, v: IndexValue, end: 'low' | 'high'):
     case 'date':
     case 'number':
     case 'quantity':
-      return v.text === 'canonical' ? undefined : v[end];
+      return v.text === CANONICAL ? undefined : v[end];
     case 'reference':
       return v.system ? `${v.system}/${v.value}` : v.value;
     default:

@@ -2,7 +2,7 @@ import type { IndexValue } from '../../store/port.js';
 import { MAX_INSTANT, MIN_INSTANT, dateRange } from './dates.js';
 import { fold } from './fold.js';
 import type { SearchParamType } from './registry.js';
-import { UCUM_SYSTEM, canonicalUcum } from './ucum.js';
+import { CANONICAL, UCUM_SYSTEM, canonicalUcum } from './ucum.js';
 
 /**
  * Turns one value found by a search parameter's expression into the normalised index values
@@ -157,14 +157,15 @@ function quantities(value: unknown, type: string): IndexValue[] {
   if (typeof amount !== 'number') return [];
   const system = str(o.system) ?? null;
   const code = str(o.code) ?? str(o.unit);
-  const result: IndexValue[] = [{ system, value: code ?? '', low: amount, high: amount }];
-  // `value||unit` matches the code or the human unit: a unit unlike the code is a second row, without a system.
+  const primary: IndexValue = { system, value: code ?? '', low: amount, high: amount };
+  // `value||unit` matches the code or the human unit: a unit unlike the code rides in text (no extra row to index).
   const unit = str(o.unit);
-  if (unit !== undefined && unit !== code) result.push({ system: null, value: unit, low: amount, high: amount });
+  if (unit !== undefined && unit !== code && unit !== CANONICAL) primary.text = unit;
+  const result: IndexValue[] = [primary];
   if (system === UCUM_SYSTEM && str(o.code)) {
     const canonical = canonicalUcum(amount, o.code as string);
     // Marked by text so that unit-converted searches compare only converted values.
-    if (canonical) result.push({ system, value: canonical.code, text: 'canonical', low: canonical.value, high: canonical.value });
+    if (canonical) result.push({ system, value: canonical.code, text: CANONICAL, low: canonical.value, high: canonical.value });
   }
   return result;
 }

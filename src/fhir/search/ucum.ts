@@ -39,3 +39,6 @@ export function canonicalUcum(value: number, code: string): CanonicalQuantity | 
   // Round away binary noise (0.1 * 3 and friends) so equal quantities compare equal.
   return { code: canonical, value: Number((value * factor).toPrecision(12)) };
 }
+
+/** The text of a quantity's UCUM-converted index row; any other text on a quantity row is its human unit. */
+export const CANONICAL = 'canonical';

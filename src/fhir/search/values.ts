@@ -2,7 +2,7 @@ import type { FieldTest } from '../../store/port.js';
 import { badRequest } from '../outcome.js';
 import { dateRange } from './dates.js';
 import { fold } from './fold.js';
-import { UCUM_SYSTEM, canonicalUcum } from './ucum.js';
+import { CANONICAL, UCUM_SYSTEM, canonicalUcum } from './ucum.js';
 
 /**
  * One search value of one parameter type → the alternatives of field tests that an index
@@ -174,12 +174,14 @@ export function quantityAlternatives(raw: string, param: string, slot: Slot = 0)
   if (scale) {
     const convert = (x: number) => Number((x * scale.value).toPrecision(12));
     const canonical = { value: convert(n.value), low: convert(n.low), high: convert(n.high) };
-    return numericAlternatives(prefix, canonical, slot, [t(slot, 'text', 'eq', 'canonical'), t(slot, 'value', 'eq', scale.code)]);
+    return numericAlternatives(prefix, canonical, slot, [t(slot, 'text', 'eq', CANONICAL), t(slot, 'value', 'eq', scale.code)]);
   }
-  const unit: FieldTest[] = [{ slot, field: 'text', op: 'isNull' }];
-  if (system) unit.push(t(slot, 'system', 'eq', system));
-  if (code) unit.push(t(slot, 'value', 'eq', code));
-  return numericAlternatives(prefix, n, slot, unit);
+  // Rows as stored (not converted) have text null or the human unit; the UCUM-converted row has text 'canonical'.
+  const asStored: FieldTest[][] = [[{ slot, field: 'text', op: 'isNull' }], [t(slot, 'text', 'ne', CANONICAL)]];
+  const units = asStored.map((row) => [...row, ...(system ? [t(slot, 'system', 'eq', system)] : []), ...(code ? [t(slot, 'value', 'eq', code)] : [])]);
+  // Without a system, `code` may be the human unit (Quantity.unit) too.
+  if (!system && code && code !== CANONICAL) units.push([t(slot, 'text', 'eq', code)]);
+  return units.flatMap((unit) => numericAlternatives(prefix, n, slot, unit));
 }
 
 export function tokenAlternatives(raw: string, param: string, slot: Slot = 0): Alternatives {
