@@ -61,6 +61,25 @@ export function authorize(principal: Principal, interaction: Interaction, target
   }
 }
 
+/**
+ * Throws unless the principal may write some resource type: for operations such as $import
+ * that learn the types only from their input, a read-only client is refused before any job starts.
+ */
+export function requireSomeWriteRight(principal: Principal): void {
+  if (principal.kind === 'system') {
+    const writable = principal.scopes.some((scope) => {
+      const type = /^system\/(\*|[A-Z][A-Za-z]+)\./.exec(scope)?.[1];
+      return type !== undefined && grantFor([scope], type).write;
+    });
+    if (!writable) throw forbidden("This client's scopes allow writing no resource type");
+    return;
+  }
+  if (principal.kind === 'account') {
+    if (principal.unusable) throw forbidden(principal.unusable);
+    if (principal.noClinicalAccess) throw forbidden(principal.noClinicalAccess);
+  }
+}
+
 /** Who may reach only some resource types, and so may not search across types. */
 export function limitedTo(principal: Principal): string | undefined {
   if (principal.kind === 'registration-office') return 'the registration office (participation records only)';

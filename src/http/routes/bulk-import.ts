@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { authorize } from '../../access/rights.js';
+import { authorize, requireSomeWriteRight } from '../../access/rights.js';
 import type { BulkJobs } from '../../fhir/bulk/bulk-jobs.js';
 import { parseImportManifest } from '../../fhir/bulk/import-request.js';
 import type { ImportInput } from '../../fhir/bulk/job-files.js';
@@ -70,6 +70,7 @@ export async function bulkImportRoutes(app: FastifyInstance, options: ImportRout
           for (const input of inputs) if (input.type) authorize(principal, 'write', { resourceType: input.type });
         }
         if (principal.kind !== 'system' && principal.kind !== 'account') throw FhirError.of(403, 'forbidden', 'Imports load health records: backend clients and HCProf accounts only');
+        requireSomeWriteRight(principal);
         const id = options.jobs.submit(
           {
             kind: 'import',
