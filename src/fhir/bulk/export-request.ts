@@ -41,7 +41,8 @@ export function parseExportRequest(level: ExportLevel, pairs: [string, string][]
     return values[0];
   };
   const format = single('_outputFormat');
-  if (format !== undefined && !OUTPUT_FORMATS.has(format.trim())) {
+  // An unencoded '+' in the query string arrives as a space: application/fhir ndjson is meant as fhir+ndjson.
+  if (format !== undefined && !OUTPUT_FORMATS.has(format.trim().replace(/ /g, '+'))) {
     throw badRequest(`_outputFormat '${format}' is not supported; this server writes ${NDJSON}`, ['_outputFormat']);
   }
   const since = single('_since');
