@@ -114,7 +114,8 @@ function parse(params: [string, string][], limits: SearchLimits, strict: boolean
     if (outside.length) notes.push(issue('information', 'informational', `Not in the Patient compartment, so never part of $everything: ${outside.join(', ')}`, ['_type']));
     if (barred.length) notes.push(issue('information', 'informational', `Not searchable by this caller, so left out: ${barred.join(', ')}`, ['_type']));
     types = types.filter((t) => typeList.includes(t));
-    canonical.push(['_type', types.join(',')]);
+    // The links repeat the list as asked: only what was kept would read as "every type" once nothing is.
+    canonical.push(['_type', [...new Set(typeList)].join(',')]);
   }
   const parsed: Parsed = { types, count: limits.defaultPageSize, canonical, notes: [...ignored, ...notes] };
   const since = single(params, '_since');

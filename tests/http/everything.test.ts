@@ -199,6 +199,11 @@ describeEachStore('Patient/$everything', (open) => {
     expect(expected.length).toBeGreaterThan(3);
     expect(sorted(result.keys)).toEqual(sorted(expected));
     expect(JSON.stringify(result.outcomes)).toMatch(/Practitioner/);
+    // Nothing left of the list is an empty answer, and its self link asks the same again (not for every type).
+    const outside = (await server.request({ method: 'GET', url: `/fhir/Patient/${patient.id}/$everything?_type=Practitioner` })).json();
+    expect((outside.entry ?? []).filter((e: { search: { mode: string } }) => e.search.mode !== 'outcome')).toEqual([]);
+    const self = new URL(outside.link.find((l: { relation: string }) => l.relation === 'self').url as string);
+    expect(self.searchParams.get('_type')).toBe('Practitioner');
   }, SLOW);
 
   it('keeps to resources updated since _since', async () => {
