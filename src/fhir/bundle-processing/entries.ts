@@ -1,5 +1,5 @@
 import { isResourceType } from '../definitions.js';
-import { badRequest } from '../outcome.js';
+import { badRequest, FhirError } from '../outcome.js';
 import type { JsonResource } from '../resource-input.js';
 
 /** Turning a batch or transaction Bundle into entries the processor can run, refusing malformed ones. */
@@ -47,6 +47,14 @@ export function bundleKind(body: unknown): BundleKind {
   return type;
 }
 
+function decodeSegment(index: number, segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw bad(index, `request.url has a malformed percent-encoding in '${segment.slice(0, 64)}'`, '.request.url');
+  }
+}
+
 /** A URL relative to the base (an absolute one must be on this server's base), taken apart. */
 function parseUrl(index: number, method: EntryMethod, raw: string, baseUrl: string): Pick<BundleEntryRequest, 'type' | 'id' | 'vid' | 'compartmentType' | 'history' | 'query'> {
   let url = raw;
@@ -58,7 +66,7 @@ function parseUrl(index: number, method: EntryMethod, raw: string, baseUrl: stri
   const at = url.indexOf('?');
   const path = at < 0 ? url : url.slice(0, at);
   const query = at < 0 ? '' : url.slice(at + 1);
-  const segments = path === '' ? [] : path.split('/').map((s) => decodeURIComponent(s));
+  const segments = path === '' ? [] : path.split('/').map((s) => decodeSegment(index, s));
   if (segments.some((s) => s.startsWith('$'))) throw bad(index, 'operations are not available inside a batch or transaction', '.request.url');
   const [type, second, third, fourth, ...rest] = segments;
   if (rest.length > 0 || segments.some((s) => s === '')) throw bad(index, `request.url '${raw.slice(0, 200)}' is not a FHIR RESTful URL`, '.request.url');
@@ -84,7 +92,7 @@ function parseUrl(index: number, method: EntryMethod, raw: string, baseUrl: stri
 
 /**
  * Reads entry `index` of a bundle. Structural faults (no request, an unknown method, a URL that
- * is no FHIR interaction, a write without its resource) are a 400 for the whole bundle.
+ * is no FHIR interaction, a write without its resource) throw a 400 naming the entry.
  */
 export function readEntry(raw: unknown, index: number, baseUrl: string): BundleEntryRequest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(index, 'an entry must be an object');
@@ -114,4 +122,19 @@ export function readEntry(raw: unknown, index: number, baseUrl: string): BundleE
     entry.ifMatch = ifMatch;
   }
   return entry;
+}
+
+/**
+ * Reads every entry; an entry that cannot be read is kept as its 400, in its place: a batch
+ * answers it like any failed entry, a transaction fails with it as a whole.
+ */
+export function readEntries(list: unknown[], baseUrl: string): (BundleEntryRequest | FhirError)[] {
+  return list.map((raw, index) => {
+    try {
+      return readEntry(raw, index, baseUrl);
+    } catch (error) {
+      if (error instanceof FhirError) return error;
+      throw error;
+    }
+  });
 }

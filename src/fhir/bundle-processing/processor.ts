@@ -9,7 +9,7 @@ import { newResourceId } from '../resource-id.js';
 import type { ResourceService } from '../resource-service.js';
 import type { SearchService } from '../search/search-service.js';
 import { etag } from '../versioning.js';
-import { bundleKind, readEntry, where, type BundleEntryRequest } from './entries.js';
+import { bundleKind, readEntries, where, type BundleEntryRequest } from './entries.js';
 import { executeEntry, type CallerView, type EntryResult, type EntryServices } from './execute.js';
 import { conditionalReference, isPlaceholder, referencesIn, rewriteReferences } from './references.js';
 import { StagingStore } from './staging-store.js';
@@ -39,6 +39,9 @@ const ORDER: Record<BundleEntryRequest['method'], number> = { DELETE: 0, POST: 1
 const statusLine = (status: number) => `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 const isWrite = (entry: BundleEntryRequest) => entry.method !== 'GET' && entry.method !== 'HEAD';
 
+/** A batch's answer to an entry that failed. */
+const failedEntry = (failure: FhirError): BundleEntry => ({ response: { status: statusLine(failure.status), outcome: failure.outcome } });
+
 /** The failing entry's error, naming the entry, as the answer to the whole transaction. */
 function failedAt(entry: BundleEntryRequest, error: FhirError): FhirError {
   const label = `${where(entry.index)} (${entry.method} ${entry.url.slice(0, 200)})`;
@@ -59,22 +62,30 @@ export class BundleProcessor {
   async process(body: unknown, caller: BundleCaller): Promise<Bundle> {
     const kind = bundleKind(body);
     const list = (body as { entry?: unknown[] }).entry ?? [];
-    const entries = list.map((raw, i) => readEntry(raw, i, caller.baseUrl));
+    const read = readEntries(list, caller.baseUrl);
+    const malformed = read.find((entry) => entry instanceof FhirError);
+    // A transaction is all or none: one entry that cannot be read fails it, naming the entry.
+    if (kind === 'transaction' && malformed) throw malformed;
     if (kind === 'transaction' && !this.transactions) {
       throw FhirError.of(501, 'not-supported', `This server's ${this.deps.store.kind} deployment cannot apply several writes as one unit, so it refuses transactions rather than apply them partly; send a batch instead (see the CapabilityStatement)`);
     }
     // The entries now hold the resources; dropping the bundle's list lets each go once processed.
     delete (body as { entry?: unknown[] }).entry;
-    const answered = kind === 'batch' ? await this.batch(entries, caller) : await this.transaction(entries, caller);
+    const answered = kind === 'batch' ? await this.batch(read, caller) : await this.transaction(read as BundleEntryRequest[], caller);
     return { resourceType: 'Bundle', type: kind === 'batch' ? 'batch-response' : 'transaction-response', entry: answered };
   }
 
-  private async batch(entries: BundleEntryRequest[], caller: BundleCaller): Promise<BundleEntry[]> {
-    const fullUrls = new Set(entries.flatMap((e) => (e.fullUrl !== undefined && isPlaceholder(e.fullUrl) ? [e.fullUrl] : [])));
+  /** Each entry on its own: one that could not be read, or fails, is answered with its error while the others run. */
+  private async batch(entries: (BundleEntryRequest | FhirError)[], caller: BundleCaller): Promise<BundleEntry[]> {
+    const fullUrls = new Set(entries.flatMap((e) => (!(e instanceof FhirError) && e.fullUrl !== undefined && isPlaceholder(e.fullUrl) ? [e.fullUrl] : [])));
     const conditional = new Map<string, Promise<string>>();
     const services: EntryServices = this.deps;
     const answered: BundleEntry[] = [];
     for (const entry of entries) {
+      if (entry instanceof FhirError) {
+        answered.push(failedEntry(entry));
+        continue;
+      }
       try {
         caller.authorize(entry);
         if (entry.resource) {
@@ -91,8 +102,7 @@ export class BundleProcessor {
         answered.push(this.answer(entry, result, caller));
       } catch (error) {
         // Earlier entries are stored already: an unexpected failure answers this entry, not the whole batch.
-        const failure = error instanceof FhirError ? error : FhirError.of(500, 'exception', 'This entry could not be processed because of an internal error');
-        answered.push({ response: { status: statusLine(failure.status), outcome: failure.outcome } });
+        answered.push(failedEntry(error instanceof FhirError ? error : FhirError.of(500, 'exception', 'This entry could not be processed because of an internal error')));
       }
       delete entry.resource;
     }
