@@ -30,6 +30,8 @@ export interface WriteResult extends VersionedResource {
 export interface DeleteResult {
   /** The tombstone written, or undefined when there was nothing to delete. */
   stored?: StoredVersion;
+  /** The id conditional criteria found, also when it was deleted already (then nothing is written). */
+  matched?: string;
 }
 
 /** Version an If-Match precondition requires; undefined when there is none. */
@@ -262,7 +264,7 @@ export class ResourceService {
       const matches = await this.matches(resourceType, conditional);
       if (matches.length > 1) throw preconditionFailed('The conditional delete criteria match more than one resource');
       const match = matches[0];
-      return match ? this.delete(resourceType, match.id, undefined, guard) : {};
+      return match ? { ...(await this.delete(resourceType, match.id, undefined, guard)), matched: match.id } : {};
     });
   }
 

@@ -266,6 +266,56 @@ describeEachStore('batch and transaction bundles', (open) => {
       expect(await systemHistory(server)).toEqual(before);
     });
 
+    describe('two write entries aimed at one resource fail the transaction, however each found it', () => {
+      const byIdentifier = (value: string) => `Patient?identifier=${HKID}|${value}`;
+      const cases: [string, (id: string, value: string) => Entry[]][] = [
+        ['DELETE and DELETE', (id) => [{ request: { method: 'DELETE', url: `Patient/${id}` } }, { request: { method: 'DELETE', url: `Patient/${id}` } }]],
+        ['DELETE and conditional DELETE', (id, value) => [{ request: { method: 'DELETE', url: `Patient/${id}` } }, { request: { method: 'DELETE', url: byIdentifier(value) } }]],
+        ['conditional DELETE and DELETE', (id, value) => [{ request: { method: 'DELETE', url: byIdentifier(value) } }, { request: { method: 'DELETE', url: `Patient/${id}` } }]],
+        ['PUT and conditional PUT', (id, value) => [
+          { request: { method: 'PUT', url: `Patient/${id}` }, resource: patient(value, { id, active: true }) },
+          { request: { method: 'PUT', url: byIdentifier(value) }, resource: patient(value, { active: false }) },
+        ]],
+      ];
+      cases.forEach(([name, entries], n) => {
+        it(name, async ({ skip }) => {
+          if (!transactions()) skip();
+          const value = `TX-OVERLAP-${n}`;
+          const target = await server.create(patient(value));
+          const res = await post(server, bundle('transaction', entries(target.id, value)));
+          expect(res.statusCode, res.body).toBe(400);
+          expect(outcomeOf(res).expressions).toContain('Bundle.entry[1]');
+          expect(outcomeOf(res).text).toMatch(new RegExp(`Patient/${target.id} is the target of Bundle\\.entry\\[0\\] too; each resource may appear once`));
+          const stored = await server.request({ method: 'GET', url: `/fhir/Patient/${target.id}` });
+          expect(stored.statusCode).toBe(200);
+          expect(stored.json().meta.versionId).toBe('1');
+        });
+      });
+
+      it('a DELETE of a resource that does not exist, and a PUT creating it', async ({ skip }) => {
+        if (!transactions()) skip();
+        const res = await post(server, bundle('transaction', [
+          { request: { method: 'PUT', url: 'Patient/tx-overlap-absent' }, resource: patient('TX-OVERLAP-ABSENT', { id: 'tx-overlap-absent' }) },
+          { request: { method: 'DELETE', url: 'Patient/tx-overlap-absent' } },
+        ]));
+        expect(res.statusCode, res.body).toBe(400);
+        // The DELETE runs first, so the PUT is the entry that overlaps.
+        expect(outcomeOf(res).expressions).toContain('Bundle.entry[0]');
+        expect(outcomeOf(res).text).toMatch(/Patient\/tx-overlap-absent is the target of Bundle\.entry\[1\] too/);
+        expect((await server.request({ method: 'GET', url: '/fhir/Patient/tx-overlap-absent' })).statusCode).toBe(404);
+      });
+
+      it('while a conditional DELETE that matches nothing aims at nothing', async ({ skip }) => {
+        if (!transactions()) skip();
+        const res = await post(server, bundle('transaction', [
+          { request: { method: 'DELETE', url: byIdentifier('TX-OVERLAP-NOBODY') } },
+          { request: { method: 'DELETE', url: byIdentifier('TX-OVERLAP-NOBODY-EITHER') } },
+        ]));
+        expect(res.statusCode, res.body).toBe(200);
+        expect(statuses(res)).toEqual(['204 No Content', '204 No Content']);
+      });
+    });
+
     it('an unresolvable placeholder fails the transaction', async ({ skip }) => {
       if (!transactions()) skip();
       const res = await post(server, bundle('transaction', [{ request: { method: 'POST', url: 'Observation' }, resource: observation('urn:uuid:99999999-9999-4999-8999-999999999999') }]));

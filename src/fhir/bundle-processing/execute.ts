@@ -37,7 +37,16 @@ export interface EntryResult {
   json?: string;
   /** A search or history answer. */
   bundle?: Bundle;
+  /**
+   * `Type/id` of the resource a write entry was aimed at, as resolved: also for a delete that
+   * found it deleted already or absent, so a transaction can tell when two entries overlap.
+   */
+  target?: string;
 }
+
+/** A write's result with its target: the resource written, or matched by a conditional create. */
+const aimedAt = <T extends { stored?: StoredVersion }>(result: T): T & { target?: string } =>
+  result.stored ? { ...result, target: `${result.stored.resourceType}/${result.stored.id}` } : result;
 
 const HISTORY_PARAMS = ['_count', '_since', '_page'];
 
@@ -105,6 +114,22 @@ async function read(entry: BundleEntryRequest, services: EntryServices, caller: 
   return { status: 200, bundle };
 }
 
+/** A create: under the id a transaction assigned beforehand, else one the server picks. */
+async function create(entry: BundleEntryRequest, services: EntryServices, caller: CallerView, assignedId: string | undefined): Promise<EntryResult> {
+  const { resources } = services;
+  const { type, resource } = entry;
+  if (assignedId === undefined) {
+    const conditional = entry.ifNoneExist === undefined ? undefined : conditionalOf(entry.ifNoneExist, caller);
+    return resources.create(type!, resource, caller.baseUrl, conditional, caller.guard);
+  }
+  if (entry.ifNoneExist !== undefined && (await matchOf(services, caller, type!, entry.ifNoneExist))) {
+    return resources.create(type!, resource, caller.baseUrl, conditionalOf(entry.ifNoneExist, caller), caller.guard);
+  }
+  requireKnownType(type!);
+  if (resource?.resourceType !== type) return resources.create(type!, resource, caller.baseUrl, undefined, caller.guard);
+  return resources.createWithId(type!, assignedId, { ...resource, id: assignedId }, caller.baseUrl, caller.guard);
+}
+
 /**
  * Runs one entry. `assignedId` is the id a transaction gave a create (so placeholders could be
  * resolved before it ran); without one the server picks it.
@@ -117,31 +142,22 @@ export async function executeEntry(entry: BundleEntryRequest, services: EntrySer
     case 'GET':
     case 'HEAD':
       return read(entry, services, caller);
-    case 'POST': {
-      if (assignedId !== undefined) {
-        if (entry.ifNoneExist !== undefined && (await matchOf(services, caller, type!, entry.ifNoneExist))) {
-          return resources.create(type!, resource, caller.baseUrl, conditionalOf(entry.ifNoneExist, caller), caller.guard);
-        }
-        requireKnownType(type!);
-        if (resource?.resourceType !== type) return resources.create(type!, resource, caller.baseUrl, undefined, caller.guard);
-        return resources.createWithId(type!, assignedId, { ...resource, id: assignedId }, caller.baseUrl, caller.guard);
-      }
-      const conditional = entry.ifNoneExist === undefined ? undefined : conditionalOf(entry.ifNoneExist, caller);
-      return resources.create(type!, resource, caller.baseUrl, conditional, caller.guard);
-    }
+    case 'POST':
+      return aimedAt(await create(entry, services, caller, assignedId));
     case 'PUT':
-      if (id !== undefined) return resources.update(type!, id, resource, caller.baseUrl, ifMatch, caller.guard);
-      return resources.conditionalUpdate(type!, conditionalOf(query, caller), resource, ifMatch, caller.guard);
+      if (id !== undefined) return aimedAt(await resources.update(type!, id, resource, caller.baseUrl, ifMatch, caller.guard));
+      return aimedAt(await resources.conditionalUpdate(type!, conditionalOf(query, caller), resource, ifMatch, caller.guard));
     case 'PATCH': {
       const patch = jsonPatchOf(resource);
       requireKnownType(type!);
       const target = id ?? (await matchOf(services, caller, type!, query))?.id;
       if (target === undefined) throw notFound('No resource matches the conditional patch criteria');
-      return { ...(await resources.patch(type!, target, patch, caller.baseUrl, ifMatch, caller.guard, caller.canSee)), status: 200 };
+      return aimedAt({ ...(await resources.patch(type!, target, patch, caller.baseUrl, ifMatch, caller.guard, caller.canSee)), status: 200 });
     }
     case 'DELETE': {
       const result = id !== undefined ? await resources.delete(type!, id, ifMatch, caller.guard) : await resources.conditionalDelete(type!, conditionalOf(query, caller), caller.guard);
-      return { status: 204, ...(result.stored && { stored: result.stored }) };
+      const targetId = id ?? result.matched;
+      return { status: 204, ...(result.stored && { stored: result.stored }), ...(targetId !== undefined && { target: `${type}/${targetId}` }) };
     }
   }
 }

@@ -111,7 +111,8 @@ export class BundleProcessor {
 
   private async transaction(entries: BundleEntryRequest[], caller: BundleCaller): Promise<BundleEntry[]> {
     const staging = new StagingStore(this.deps.store, this.deps.codec);
-    const written = new Set<string>();
+    /** The entry that wrote each resource (`Type/id`). */
+    const written = new Map<string, number>();
     const services: EntryServices = { ...this.deps, resources: this.deps.resources.over(staging) };
     const { assigned, placeholders } = await this.assignIds(entries, caller);
     const conditional = new Map<string, Promise<string>>();
@@ -123,10 +124,12 @@ export class BundleProcessor {
       try {
         if (entry.resource) await this.resolveReferences(entry, caller, conditional, (reference) => placeholders.get(reference) ?? unresolved(reference));
         const result = await executeEntry(entry, services, caller, assigned.get(entry.index));
-        if (isWrite(entry) && result.stored) {
-          const target = `${result.stored.resourceType}/${result.stored.id}`;
-          if (written.has(target)) throw badRequest(`${target} is changed by another entry of this transaction too; each resource may appear once`);
-          written.add(target);
+        // Overlapping writes fail the transaction (FHIR R4 3.1.0.11.2), judged by the resolved
+        // target: a conditional write's match, a delete's resource even when it is gone already.
+        if (isWrite(entry) && result.target !== undefined) {
+          const other = written.get(result.target);
+          if (other !== undefined) throw badRequest(`${result.target} is the target of ${where(other)} too; each resource may appear once among a transaction's writes`);
+          written.set(result.target, entry.index);
         }
         this.noteTouched(entry, result, caller);
         if (caller.prefer !== 'representation' && isWrite(entry)) delete result.json;
