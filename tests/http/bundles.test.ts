@@ -184,6 +184,44 @@ describeEachStore('batch and transaction bundles', (open) => {
       }
     });
 
+    it('replace placeholders in uri and url elements and narrative links too, not in canonical, oid or string elements', async ({ skip }) => {
+      if (!transactions()) skip();
+      const binary = 'urn:uuid:b1a2c3d4-2222-4222-8222-000000000001';
+      const subject = 'urn:oid:1.2.3.4.999';
+      const stranger = 'urn:uuid:b1a2c3d4-2222-4222-8222-0000000000ff';
+      const codeSystem = 'urn:oid:1.3.6.1.4.1.19376.1.2.3';
+      const div = `<div xmlns="http://www.w3.org/1999/xhtml"><a href="${binary}">report</a><img src='${binary}' alt="${binary}"/><a href="${stranger}">other</a><span title="${binary}">${binary}</span></div>`;
+      const res = await post(server, bundle('transaction', [
+        { request: { method: 'POST', url: 'DocumentReference' }, resource: {
+          resourceType: 'DocumentReference',
+          status: 'current',
+          text: { status: 'generated', div },
+          masterIdentifier: { system: 'urn:ietf:rfc:3986', value: binary },
+          subject: { reference: subject },
+          author: [{ reference: '#author' }],
+          contained: [{ resourceType: 'Practitioner', id: 'author', photo: [{ contentType: 'image/png', url: binary }] }],
+          extension: [
+            { url: 'http://example.org/fhir/StructureDefinition/source', valueUri: binary },
+            { url: 'http://example.org/fhir/StructureDefinition/profile', valueCanonical: binary },
+            { url: 'http://example.org/fhir/StructureDefinition/oid', valueOid: subject },
+          ],
+          content: [{ attachment: { contentType: 'text/plain', url: binary }, format: { system: codeSystem, code: 'urn:ihe:iti:xds:2017:mimeTypeSufficient' } }],
+        } },
+        { fullUrl: binary, request: { method: 'POST', url: 'Binary' }, resource: { resourceType: 'Binary', contentType: 'text/plain', data: Buffer.from('report').toString('base64') } },
+        { fullUrl: subject, request: { method: 'POST', url: 'Patient' }, resource: patient('TX-LINKS') },
+      ]));
+      expect(res.statusCode, res.body).toBe(200);
+      const [document, binaryRef, patientRef] = (res.json().entry as Entry[]).map((e) => e.response.location.split('/_history')[0] as string);
+      const stored = (await server.request({ method: 'GET', url: `/fhir/${document}` })).json();
+      expect(stored.text.div).toBe(`<div xmlns="http://www.w3.org/1999/xhtml"><a href="${binaryRef}">report</a><img src='${binaryRef}' alt="${binary}"/><a href="${stranger}">other</a><span title="${binary}">${binary}</span></div>`);
+      expect(stored.masterIdentifier.value).toBe(binary);
+      expect(stored.subject.reference).toBe(patientRef);
+      expect(stored.contained[0].photo[0].url).toBe(binaryRef);
+      expect(stored.extension.map((e: Entry) => e.valueUri ?? e.valueCanonical ?? e.valueOid)).toEqual([binaryRef, binary, subject]);
+      expect(stored.content[0].attachment.url).toBe(binaryRef);
+      expect(stored.content[0].format.system).toBe(codeSystem);
+    });
+
     it('a conditional reference matching none or several fails the transaction', async ({ skip }) => {
       if (!transactions()) skip();
       await server.create(patient('TX-TWICE'));

@@ -11,7 +11,7 @@ import type { SearchService } from '../search/search-service.js';
 import { etag } from '../versioning.js';
 import { bundleKind, readEntries, where, type BundleEntryRequest } from './entries.js';
 import { executeEntry, type CallerView, type EntryResult, type EntryServices } from './execute.js';
-import { conditionalReference, isPlaceholder, referencesIn, rewriteReferences } from './references.js';
+import { conditionalReference, isPlaceholder, linksIn, replaceLink, replaceNarrativeLinks } from './references.js';
 import { StagingStore } from './staging-store.js';
 
 /** batch and transaction Bundles at the base URL, framework-free. */
@@ -38,6 +38,8 @@ const ORDER: Record<BundleEntryRequest['method'], number> = { DELETE: 0, POST: 1
 
 const statusLine = (status: number) => `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 const isWrite = (entry: BundleEntryRequest) => entry.method !== 'GET' && entry.method !== 'HEAD';
+
+const NO_PLACEHOLDERS: ReadonlyMap<string, string> = new Map();
 
 /** A batch's answer to an entry that failed. */
 const failedEntry = (failure: FhirError): BundleEntry => ({ response: { status: statusLine(failure.status), outcome: failure.outcome } });
@@ -89,7 +91,8 @@ export class BundleProcessor {
       try {
         caller.authorize(entry);
         if (entry.resource) {
-          await this.resolveReferences(entry, caller, conditional, (reference) => {
+          // Batch entries are independent: no placeholder names another entry.
+          await this.resolveReferences(entry, caller, conditional, NO_PLACEHOLDERS, (reference) => {
             throw badRequest(
               fullUrls.has(reference)
                 ? `${reference} is another entry's fullUrl: batch entries may not reference each other (use a transaction)`
@@ -122,7 +125,7 @@ export class BundleProcessor {
     };
     for (const entry of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
       try {
-        if (entry.resource) await this.resolveReferences(entry, caller, conditional, (reference) => placeholders.get(reference) ?? unresolved(reference));
+        if (entry.resource) await this.resolveReferences(entry, caller, conditional, placeholders, unresolved);
         const result = await executeEntry(entry, services, caller, assigned.get(entry.index));
         // Overlapping writes fail the transaction (FHIR R4 3.1.0.11.2), judged by the resolved
         // target: a conditional write's match, a delete's resource even when it is gone already.
@@ -185,29 +188,39 @@ export class BundleProcessor {
   }
 
   /**
-   * Replaces placeholders (through `placeholder`) and conditional references (by search) in an
-   * entry's resource. A conditional reference is a search of its type: the caller needs the same
-   * right as for that search, or its one match, none or several would tell what it may not read.
+   * Replaces, in an entry's resource, placeholders that are other entries' fullUrls (references,
+   * uri and url elements, narrative links: see link-elements.ts) and conditional references (by search). A
+   * placeholder reference that is no entry's fullUrl fails the entry; in other elements it is
+   * left as it is (a urn:oid: naming a code system is no link). A conditional reference is a
+   * search of its type: the caller needs the same right as for that search, or its one match,
+   * none or several would tell what it may not read.
    */
-  private async resolveReferences(entry: BundleEntryRequest, caller: BundleCaller, conditional: Map<string, Promise<string>>, placeholder: (reference: string) => string): Promise<void> {
-    const resource = entry.resource!;
-    const resolved = new Map<string, string>();
-    for (const reference of new Set(referencesIn(resource))) {
-      if (isPlaceholder(reference)) {
-        resolved.set(reference, placeholder(reference));
-        continue;
+  private async resolveReferences(
+    entry: BundleEntryRequest,
+    caller: BundleCaller,
+    conditional: Map<string, Promise<string>>,
+    placeholders: ReadonlyMap<string, string>,
+    unresolved: (reference: string) => never,
+  ): Promise<void> {
+    for (const link of linksIn(entry.resource!)) {
+      const { kind, value } = link;
+      if (kind === 'narrative') {
+        replaceLink(link, replaceNarrativeLinks(value, (href) => placeholders.get(href)));
+      } else if (isPlaceholder(value)) {
+        const target = placeholders.get(value) ?? (kind === 'reference' ? unresolved(value) : undefined);
+        if (target !== undefined) replaceLink(link, target);
+      } else {
+        const criteria = conditionalReference(value);
+        if (!criteria) continue;
+        caller.authorize({ index: entry.index, method: 'GET', url: value, type: criteria.type, query: criteria.query });
+        let target = conditional.get(value);
+        if (!target) {
+          target = this.matchOne(criteria.type, criteria.query, caller, true).then((id) => `${criteria.type}/${id!}`);
+          conditional.set(value, target);
+        }
+        replaceLink(link, await target);
       }
-      const criteria = conditionalReference(reference);
-      if (!criteria) continue;
-      caller.authorize({ index: entry.index, method: 'GET', url: reference, type: criteria.type, query: criteria.query });
-      let target = conditional.get(reference);
-      if (!target) {
-        target = this.matchOne(criteria.type, criteria.query, caller, true).then((id) => `${criteria.type}/${id!}`);
-        conditional.set(reference, target);
-      }
-      resolved.set(reference, await target);
     }
-    if (resolved.size > 0) rewriteReferences(resource, (reference) => resolved.get(reference));
   }
 
   /** Stores every staged write at once; a concurrent change to one of them fails the whole transaction. */
