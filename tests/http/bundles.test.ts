@@ -354,6 +354,29 @@ describeEachStore('batch and transaction bundles', (open) => {
       });
     });
 
+    it("a GET by id sees the transaction's own writes; a GET search or history sees the data as it was before it", async ({ skip }) => {
+      if (!transactions()) skip();
+      // Not what FHIR asks (GET entries run after the writes, so a search should find them too),
+      // but what the staging can do today: see the comment where the transaction runs its entries.
+      const existing = await server.create(patient('TX-SEE-OLD'));
+      const res = await post(server, bundle('transaction', [
+        { request: { method: 'GET', url: `Patient/${existing.id}` } },
+        { request: { method: 'GET', url: `Patient?identifier=${HKID}|TX-SEE-NEW` } },
+        { request: { method: 'GET', url: `Patient?identifier=${HKID}|TX-SEE-OLD` } },
+        { request: { method: 'GET', url: `Patient/${existing.id}/_history` } },
+        { request: { method: 'POST', url: 'Patient' }, resource: patient('TX-SEE-NEW') },
+        { request: { method: 'PUT', url: `Patient/${existing.id}` }, resource: patient('TX-SEE-OLD', { id: existing.id, active: true }) },
+      ]));
+      expect(res.statusCode, res.body).toBe(200);
+      const [byId, searchNew, searchOld, history] = (res.json().entry as Entry[]).map((e) => e.resource);
+      expect([byId.meta.versionId, byId.active]).toEqual(['2', true]);
+      expect(searchNew.total).toBe(0);
+      expect(searchOld.total).toBe(1);
+      expect(searchOld.entry[0].resource.meta.versionId).toBe('1');
+      expect(history.total).toBe(1);
+      expect((await server.request({ method: 'GET', url: `/fhir/Patient?identifier=${HKID}|TX-SEE-NEW` })).json().total).toBe(1);
+    });
+
     it('an unresolvable placeholder fails the transaction', async ({ skip }) => {
       if (!transactions()) skip();
       const res = await post(server, bundle('transaction', [{ request: { method: 'POST', url: 'Observation' }, resource: observation('urn:uuid:99999999-9999-4999-8999-999999999999') }]));

@@ -123,6 +123,12 @@ export class BundleProcessor {
     const unresolved = (reference: string): never => {
       throw badRequest(`${reference} is not the fullUrl of any entry of this transaction`);
     };
+    // GET and HEAD entries run last, but only a read by id (or version) goes through the staging
+    // and sees this transaction's writes. Searches, compartments and history listings read the
+    // real store (the search service is not the staging's), so they answer with the data as it
+    // was before the transaction: its creates are not found, its updates and deletes not seen.
+    // Seeing them would take a search of the staged index entries merged with the store's, or
+    // searches run inside the commit's SQL transaction; see staging-store.ts.
     for (const entry of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
       try {
         if (entry.resource) await this.resolveReferences(entry, caller, conditional, placeholders, unresolved);

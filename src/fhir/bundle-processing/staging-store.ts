@@ -19,8 +19,15 @@ import {
  * that fails half-way leaves no trace.
  *
  * Searches, counts and history read the real store only: conditional criteria inside a
- * transaction are judged against the database as it was before the transaction (the
- * transaction's own creates are not yet searchable).
+ * transaction, and its GET searches, are judged against the database as it was before the
+ * transaction (its own creates are not yet searchable, its updates and deletes not seen).
+ * Letting searches see staged writes is no small change: either the search IR (criteria,
+ * chains and _has across staged and stored resources, sort keys, cursors, counts) evaluated
+ * over the staged index entries and merged with the store's answer, minus what the staging
+ * superseded; or the searches run inside the commit's SQL transaction, which needs a
+ * synchronous search path on the connection that commits (searches are asynchronous and share
+ * the request thread's connection with every other request, so an open transaction across
+ * them would show other requests uncommitted rows).
  */
 
 interface Staged {
