@@ -13,6 +13,7 @@ import { bothGuards, ResourceService } from './fhir/resource-service.js';
 import { SearchService } from './fhir/search/search-service.js';
 import { FhirError } from './fhir/outcome.js';
 import { installErrorHandling } from './http/errors.js';
+import { installJsonBodyParser } from './http/json-body.js';
 import { negotiate } from './http/negotiation.js';
 import { OneLineRequestLog, requestSerializers } from './http/logging.js';
 import { requireAuthentication } from './http/authentication.js';
@@ -127,22 +128,22 @@ function openAuditTrail(options: ServerOptions, codec: BodyCodec, localBase: str
 /** The one route that answers NDJSON (see http/routes/bulk-status.ts). */
 const BULK_FILE_ROUTE = '/fhir/$bulk-file/:job/:file';
 
-const JSON_TYPES = ['application/fhir+json', 'application/json-patch+json', 'application/json+fhir'];
+const JSON_TYPES = ['application/json', 'application/fhir+json', 'application/json-patch+json', 'application/json+fhir'];
 
 export async function buildServer(options: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     bodyLimit: options.bodyLimit,
     logger: options.log ? { level: options.log.level, serializers: requestSerializers, ...(options.log.stream && { stream: options.log.stream }) } : false,
     logController: new OneLineRequestLog(),
-    // The default JSON parser refuses __proto__ and constructor.prototype keys outright.
+    // The JSON parser (http/json-body.ts) refuses __proto__ and constructor.prototype keys outright.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
   });
   app.decorate('fhirBaseUrl', options.baseUrl);
   app.decorateRequest('fhirMediaType', 'application/fhir+json');
   // Only JSON bodies are FHIR here; anything else is a 415, not a string handed to a route.
-  app.removeContentTypeParser('text/plain');
-  app.addContentTypeParser(JSON_TYPES, { parseAs: 'string' }, app.getDefaultJsonParser('error', 'error'));
+  app.removeContentTypeParser(['text/plain', 'application/json']);
+  installJsonBodyParser(app, JSON_TYPES);
 
   installErrorHandling(app);
   app.addHook('onRequest', async (request) => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { allResourceTypes, definitionsPath } from './definitions.js';
+import { MAX_JSON_DEPTH } from './json-depth.js';
 import { issue } from './outcome.js';
 
 /**
@@ -92,6 +93,12 @@ function describe(error: ErrorObject): { message: string; property?: string } {
  */
 function emptinessIssues(value: unknown, at: (string | number)[], issues: OperationOutcomeIssue[]): void {
   if (issues.length >= MAX_ISSUES) return;
+  // A resource can arrive deeper than any body the parser lets through: a JSON Patch adds its
+  // values below its path. `at` holds a step per level, so this is where the walk must stop.
+  if (at.length > MAX_JSON_DEPTH && value !== null && typeof value === 'object') {
+    issues.push(issue('error', 'too-costly', `Elements nest more than ${MAX_JSON_DEPTH} levels deep; this server accepts at most ${MAX_JSON_DEPTH}`, [pathOf(at)]));
+    return;
+  }
   if (Array.isArray(value)) {
     if (value.length === 0) structureIssue(issues, 'Arrays must not be empty', at);
     // Primitive-extension arrays (_given) may hold null to stay aligned with their values.
@@ -122,10 +129,13 @@ function nonNullItemIssues(items: unknown[], at: (string | number)[], issues: Op
   }
 }
 
-/** An issue at `at`, spelled out like `Patient.name[0].given` (the first step is the resource type). */
 function structureIssue(issues: OperationOutcomeIssue[], message: string, at: (string | number)[]): void {
-  const path = at.map((step, i) => (typeof step === 'number' ? `[${step}]` : i === 0 ? step : `.${step}`)).join('');
-  issues.push(issue('error', 'structure', message, [path]));
+  issues.push(issue('error', 'structure', message, [pathOf(at)]));
+}
+
+/** `at` spelled out like `Patient.name[0].given` (the first step is the resource type). */
+function pathOf(at: (string | number)[]): string {
+  return at.map((step, i) => (typeof step === 'number' ? `[${step}]` : i === 0 ? step : `.${step}`)).join('');
 }
 
 /** Issues found in a resource already known to be an object of a known resource type. */
@@ -133,6 +143,9 @@ export function validateResource(resource: Record<string, unknown>): OperationOu
   const resourceType = String(resource.resourceType);
   const issues: OperationOutcomeIssue[] = [];
   emptinessIssues(resource, [resourceType], issues);
+  // The schema's validator recurses too: a resource too deep, or one whose walk stopped at the
+  // issue limit before it saw how deep it goes, gets no further than this.
+  if (issues.length >= MAX_ISSUES || issues.some((found) => found.code === 'too-costly')) return issues.slice(0, MAX_ISSUES);
   const validate = validatorFor(resourceType);
   if (!validate(resource)) {
     const seen = new Set<string>();

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { OperationOutcome } from 'fhir/r4.js';
 import type { BodyCodec } from '../../store/codec.js';
 import type { ResourceStore } from '../../store/port.js';
+import { requireAcceptableDepth } from '../json-depth.js';
 import { FhirError, issue, operationOutcome } from '../outcome.js';
 import type { JsonResource } from '../resource-input.js';
 import type { ResourceService, WriteGuard } from '../resource-service.js';
@@ -125,6 +126,8 @@ async function importLine(text: string, input: ImportInput, deps: ImportDeps, pl
   } catch {
     throw FhirError.of(400, 'structure', 'The line is not JSON');
   }
+  // Before anything walks it: comparing with the stored version recurses, as validation does.
+  requireAcceptableDepth(resource, 'The line');
   const type = typeof resource?.resourceType === 'string' ? resource.resourceType : '';
   if (input.type && type !== input.type) throw FhirError.of(400, 'invalid', `The input holds ${input.type}, not ${type || 'a resource without resourceType'}`);
   if (typeof resource.id !== 'string') throw FhirError.of(400, 'required', 'An imported resource needs its id (it is stored under that id, so importing again does not duplicate it)', [`${type}.id`]);

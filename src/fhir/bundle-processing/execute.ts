@@ -3,6 +3,7 @@ import type { StoredVersion } from '../../store/port.js';
 import { historyBundle } from '../bundle.js';
 import { allResourceTypes, isResourceType } from '../definitions.js';
 import type { HistoryService } from '../history.js';
+import { requireAcceptableDepth } from '../json-depth.js';
 import { badRequest, FhirError, notFound, preconditionFailed } from '../outcome.js';
 import { requireKnownType, type JsonResource } from '../resource-input.js';
 import type { Conditional, ReadCheck, ResourceService, WriteGuard } from '../resource-service.js';
@@ -60,11 +61,15 @@ function jsonPatchOf(resource: JsonResource | undefined): unknown {
   if (binary?.resourceType !== 'Binary' || !/json-patch\+json/.test(binary.contentType ?? '') || typeof binary.data !== 'string') {
     throw badRequest('A PATCH entry carries a Binary with contentType application/json-patch+json and the patch in data (base64)', ['resource']);
   }
+  let patch: unknown;
   try {
-    return JSON.parse(Buffer.from(binary.data, 'base64').toString('utf8')) as unknown;
+    patch = JSON.parse(Buffer.from(binary.data, 'base64').toString('utf8')) as unknown;
   } catch {
     throw badRequest('The PATCH entry\'s Binary.data is not base64-encoded JSON', ['resource.data']);
   }
+  // JSON that entered inside the body's base64, past the body parser's depth check.
+  requireAcceptableDepth(patch, 'The PATCH entry\'s Binary.data');
+  return patch;
 }
 
 /** The one resource conditional criteria find among those the caller may see. */
