@@ -13,15 +13,18 @@ const require = createRequire(import.meta.url);
 
 interface FhirpathModel {
   type2Parent: Record<string, string>;
+  /** Every choice element by path (`Observation.component.value`), with its types (`Quantity`, `String`, …). */
+  choiceTypePaths: Record<string, string[]>;
 }
+
+const fhirpathModel = (): FhirpathModel => require('fhirpath/fhir-context/r4') as FhirpathModel;
 
 let resourceTypes: ReadonlySet<string> | undefined;
 
 /** The 145 concrete R4 resource types. */
 export function allResourceTypes(): ReadonlySet<string> {
   if (!resourceTypes) {
-    const model = require('fhirpath/fhir-context/r4') as FhirpathModel;
-    const parents = model.type2Parent;
+    const parents = fhirpathModel().type2Parent;
     const isResource = (type: string): boolean => {
       for (let t: string | undefined = type; t; t = parents[t]) if (t === 'Resource') return true;
       return false;
@@ -38,6 +41,11 @@ export function allResourceTypes(): ReadonlySet<string> {
 
 export function isResourceType(type: string): boolean {
   return allResourceTypes().has(type);
+}
+
+/** The R4 choice elements (`value[x]` …) of resources and data types, by path without the `[x]`. */
+export function choiceElementTypes(): Readonly<Record<string, readonly string[]>> {
+  return fhirpathModel().choiceTypePaths;
 }
 
 let elementsByType: Map<string, TopLevelElements> | undefined;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
+import { CHOICE_KEYWORD, choiceKeyword, choicePropertiesByDefinition } from './choice-elements.js';
 import { allResourceTypes, definitionsPath } from './definitions.js';
 import { MAX_JSON_DEPTH } from './json-depth.js';
 import { issue } from './outcome.js';
@@ -34,6 +35,8 @@ function officialSchema(): JsonSchema {
     discriminator: { propertyName: 'resourceType' },
     oneOf: [...allResourceTypes()].map((t) => ({ $ref: `#/definitions/${t}` })),
   };
+  const definitions = schema.definitions as Record<string, Record<string, unknown>>;
+  for (const [name, choices] of choicePropertiesByDefinition(definitions)) definitions[name]![CHOICE_KEYWORD] = choices;
   return schema;
 }
 
@@ -42,6 +45,7 @@ let ajv: Ajv | undefined;
 function validatorFor(resourceType: string): ValidateFunction {
   if (!ajv) {
     ajv = new Ajv({ strict: false, allErrors: true, discriminator: true, unicodeRegExp: false, inlineRefs: false });
+    ajv.addKeyword(choiceKeyword);
     ajv.addSchema(officialSchema());
   }
   const validate = ajv.getSchema(`${SCHEMA_ID}#/definitions/${resourceType}`);
@@ -80,6 +84,10 @@ function describe(error: ErrorObject): { message: string; property?: string } {
       return { message: `Value must be one of: ${(params.allowedValues as unknown[]).join(', ')}` };
     case 'discriminator':
       return { message: 'Contained or bundled resource has a missing or unknown resourceType' };
+    case CHOICE_KEYWORD: {
+      const [first, second] = params.properties as string[];
+      return { message: `Only one type of ${String(params.element)}[x] may be present, not both ${first} and ${second}`, property: String(params.element) };
+    }
     default:
       return { message: `Value ${error.message ?? 'is invalid'}` };
   }
