@@ -6,9 +6,13 @@ import { FhirError } from '../../fhir/outcome.js';
  * Answers 405 (with Allow) for methods a FHIR path does not support, rather than a bare 404.
  * The supported methods are learnt from the routes as they are registered, so the two cannot
  * drift. An unknown resource type is still a 404.
+ *
+ * OPTIONS is one of them: FHIR R4 asks for capabilities with GET [base]/metadata, and this
+ * server answers no CORS preflight, but the 405's Allow still tells a client what the path takes.
  */
 
-const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+const ANSWERED: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 export type RouteMethods = Map<string, Set<string>>;
 
@@ -29,7 +33,7 @@ export function methodNotAllowedRoutes(app: FastifyInstance, routes: RouteMethod
     const supported = [...methods];
     const unsupported = METHODS.filter((m) => !supported.includes(m));
     if (unsupported.length === 0) continue;
-    const allow = supported.filter((m) => METHODS.includes(m as HTTPMethods));
+    const allow = supported.filter((m) => ANSWERED.includes(m as HTTPMethods));
     app.route({
       method: unsupported,
       url,
