@@ -138,6 +138,9 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // The JSON parser (http/json-body.ts) refuses __proto__ and constructor.prototype keys outright.
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
+    // Some clients end the base with a slash (`GET /fhir/?_type=Patient` for a system search):
+    // `/fhir/` is the base and `/fhir/Patient/` the type, as they are without it.
+    routerOptions: { ignoreTrailingSlash: true },
   });
   app.decorate('fhirBaseUrl', options.baseUrl);
   app.decorateRequest('fhirMediaType', 'application/fhir+json');

@@ -1,6 +1,6 @@
 import { expect, it } from 'vitest';
 import { describeEachStore } from '../store/stores.js';
-import { outcomeOf, useServer } from './harness.js';
+import { FHIR_JSON, outcomeOf, useServer } from './harness.js';
 
 /** How paths and methods a client may send in other spellings are answered. */
 describeEachStore('routing', (open) => {
@@ -18,4 +18,16 @@ describeEachStore('routing', (open) => {
     expect((await server.request({ method: 'OPTIONS', url: '/fhir/Spaceship' })).statusCode).toBe(404);
   });
 
+  it('a trailing slash on the base or a type is the same endpoint as without it', async () => {
+    const patient = await server.create({ resourceType: 'Patient', name: [{ family: 'Slash' }] });
+    const ids = (res: { json(): any }) => (res.json().entry ?? []).map((e: any) => e.resource.id);
+    const system = await server.request({ method: 'GET', url: '/fhir/?_type=Patient&family=Slash' });
+    expect(system.statusCode, system.body).toBe(200);
+    expect(ids(system)).toEqual([patient.id]);
+    expect(ids(await server.request({ method: 'GET', url: '/fhir/Patient/?family=Slash' }))).toEqual([patient.id]);
+    expect((await server.request({ method: 'GET', url: `/fhir/Patient/${patient.id}/` })).json().id).toBe(patient.id);
+    const bundle = await server.request({ method: 'POST', url: '/fhir/', headers: FHIR_JSON, payload: { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Patient/${patient.id}` } }] } });
+    expect(bundle.json().entry[0].response.status).toMatch(/^200/);
+    expect((await server.request({ method: 'GET', url: '/fhir/metadata/' })).json().resourceType).toBe('CapabilityStatement');
+  });
 });
