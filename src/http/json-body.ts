@@ -1,6 +1,7 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { nestsDeeperThan, tooDeeplyNested } from '../fhir/json-depth.js';
 import { FhirError } from '../fhir/outcome.js';
+import { decodeUtf8 } from '../fhir/utf8.js';
 import { header } from './request.js';
 
 /**
@@ -13,9 +14,6 @@ import { header } from './request.js';
 
 const UTF8_LABELS = new Set(['utf-8', 'utf8']);
 
-// ignoreBOM keeps a byte-order mark in the text, where JSON.parse refuses it as it always has.
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
 /** The charset parameter of a Content-Type, lower-cased and unquoted; undefined when absent. */
 function charsetOf(contentType: string | undefined): string | undefined {
   for (const parameter of (contentType ?? '').split(';').slice(1)) {
@@ -26,19 +24,24 @@ function charsetOf(contentType: string | undefined): string | undefined {
   return undefined;
 }
 
+/** A 415 for a body declared in a charset other than UTF-8 (`what`: FHIR JSON, NDJSON). */
+export function nonUtf8Charset(request: FastifyRequest, what: string): FhirError | undefined {
+  const charset = charsetOf(header(request, 'content-type'));
+  if (charset === undefined || UTF8_LABELS.has(charset)) return undefined;
+  return FhirError.of(415, 'not-supported', `${what} is UTF-8: charset '${charset.slice(0, 40)}' is not supported`);
+}
+
 export function installJsonBodyParser(app: FastifyInstance, mediaTypes: string[]): void {
   // Fastify's own parser, kept for its refusal of __proto__ and constructor.prototype keys.
   const parseJson = app.getDefaultJsonParser('error', 'error');
   app.addContentTypeParser(mediaTypes, { parseAs: 'buffer' }, (request, body, done) => {
-    const charset = charsetOf(header(request, 'content-type'));
-    if (charset !== undefined && !UTF8_LABELS.has(charset)) {
-      done(FhirError.of(415, 'not-supported', `FHIR JSON is UTF-8: charset '${charset.slice(0, 40)}' is not supported`), undefined);
+    const refused = nonUtf8Charset(request, 'FHIR JSON');
+    if (refused) {
+      done(refused, undefined);
       return;
     }
-    let text: string;
-    try {
-      text = strictUtf8.decode(body as Buffer);
-    } catch {
+    const text = decodeUtf8(body as Buffer);
+    if (text === undefined) {
       done(FhirError.of(400, 'invalid', 'The request body is not valid UTF-8, which FHIR JSON must be'), undefined);
       return;
     }

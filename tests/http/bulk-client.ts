@@ -64,7 +64,7 @@ export async function exportAll(server: TestServer, url: string, headers: Header
 export const NDJSON = { 'content-type': 'application/fhir+ndjson' };
 
 /** Uploads NDJSON to $import and waits for its manifest. */
-export async function importNdjson(server: TestServer, body: string, headers: Record<string, string> = {}): Promise<Manifest> {
+export async function importNdjson(server: TestServer, body: string | Buffer, headers: Record<string, string> = {}): Promise<Manifest> {
   const res = await server.request({ method: 'POST', url: '/fhir/$import', headers: { ...ASYNC, ...NDJSON, ...headers }, payload: body });
   expect(res.statusCode, res.body).toBe(202);
   return waitForManifest(server, res.headers['content-location'] as string, headers);

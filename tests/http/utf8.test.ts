@@ -1,10 +1,11 @@
 import { expect, it } from 'vitest';
 import { describeEachStore } from '../store/stores.js';
+import { ASYNC, importNdjson, NDJSON, pathOf } from './bulk-client.js';
 import { FHIR_JSON, outcomeOf, useServer } from './harness.js';
 
 /**
  * FHIR JSON is UTF-8. A body in another charset is a 415 and bytes that are not UTF-8 a 400,
- * each with an OperationOutcome, and nothing is stored: decoding them leniently stored U+FFFD
+ * each with an OperationOutcome (for an NDJSON import: an error line), and nothing is stored: decoding them leniently stored U+FFFD
  * in place of the client's characters.
  */
 
@@ -60,5 +61,22 @@ describeEachStore('UTF-8 request bodies', (open) => {
     expect(await patientCount()).toBe(before + 1);
     const read = (await server.request({ method: 'GET', url: `/fhir/Patient/${stored.id}` })).json();
     expect([read.meta.versionId, read.name[0].text]).toEqual(['1', 'Before']);
+  });
+
+  it('an NDJSON import in another charset gives 415; a line that is not UTF-8 is an error line of its own', async () => {
+    const refused = await server.request({ method: 'POST', url: '/fhir/$import', headers: { ...ASYNC, 'content-type': 'application/fhir+ndjson; charset=iso-8859-1' }, payload: latin1Patient });
+    expect(refused.statusCode).toBe(415);
+    expect(outcomeOf(refused).text).toBe("NDJSON is UTF-8: charset 'iso-8859-1' is not supported");
+    const name = '陳大文 José';
+    const ndjson = Buffer.concat([
+      Buffer.from('{"resourceType":"Patient","id":"latin1-line","name":[{"text":"Jos\xe9"}]}\n', 'latin1'),
+      Buffer.from(`${JSON.stringify({ resourceType: 'Patient', id: 'utf8-line', name: [{ text: name }] })}\n`, 'utf8'),
+    ]);
+    const manifest = await importNdjson(server, ndjson, { 'content-type': `${NDJSON['content-type']}; charset=utf-8` });
+    expect(manifest.output.map((o) => [o.type, o.count])).toEqual([['Patient', 1]]);
+    const errors = await server.request({ method: 'GET', url: pathOf((manifest.error[0] as { url: string }).url) });
+    expect(errors.body.trim().split('\n').map((line) => JSON.parse(line).issue[0].diagnostics)).toEqual(['Line 1 of input 1: The line is not valid UTF-8, which FHIR NDJSON must be']);
+    expect((await server.request({ method: 'GET', url: '/fhir/Patient/latin1-line' })).statusCode).toBe(404);
+    expect((await server.request({ method: 'GET', url: '/fhir/Patient/utf8-line' })).json().name[0].text).toBe(name);
   });
 });

@@ -10,6 +10,7 @@ import { requireAcceptableDepth } from '../json-depth.js';
 import { FhirError, issue, operationOutcome } from '../outcome.js';
 import type { JsonResource } from '../resource-input.js';
 import type { ResourceService, WriteGuard } from '../resource-service.js';
+import { decodeUtf8 } from '../utf8.js';
 import type { RunControl } from './export-runner.js';
 import type { ImportInput, JobFiles, JobPlan, JobState } from './job-files.js';
 
@@ -41,6 +42,8 @@ export interface ImportDeps {
 
 export const IMPORT_ERRORS = 'errors.ndjson';
 const CHECKPOINT_LINES = 250;
+/** JSON's own whitespace only: String.trim would also take the byte 0xA0 read as latin1 for a space. */
+const BLANK = /^[ \t\r\n]*$/;
 
 /** A resource without what the server stamps on every version, keys in a fixed order: two equal ones are the same record. */
 function comparable(resource: Record<string, unknown>): string {
@@ -87,12 +90,15 @@ export async function runImport(id: string, plan: JobPlan, state: JobState, file
         state.step += 1;
         continue;
       }
+      // Read byte for byte (latin1 maps each byte to one character) and decoded per line as
+      // UTF-8, so a line that is not UTF-8 is refused on its own instead of stored with U+FFFD.
+      stream.setEncoding('latin1');
       const lines = createInterface({ input: stream, crlfDelay: Infinity });
       let number = 0;
-      for await (const text of lines) {
+      for await (const bytes of lines) {
         number += 1;
-        if (number <= (state.line ?? 0) || text.trim() === '') continue;
-        await importLine(text, input, deps, plan, state).catch((error: unknown) => {
+        if (number <= (state.line ?? 0) || BLANK.test(bytes)) continue;
+        await importLine(bytes, input, deps, plan, state).catch((error: unknown) => {
           if (!(error instanceof FhirError)) log?.(error);
           fail(state.step, number, error instanceof FhirError ? error.outcome : operationOutcome([issue('error', 'exception', 'The resource could not be stored')]));
         });
@@ -119,7 +125,9 @@ export async function runImport(id: string, plan: JobPlan, state: JobState, file
   }
 }
 
-async function importLine(text: string, input: ImportInput, deps: ImportDeps, plan: JobPlan, state: JobState): Promise<void> {
+async function importLine(bytes: string, input: ImportInput, deps: ImportDeps, plan: JobPlan, state: JobState): Promise<void> {
+  const text = decodeUtf8(Buffer.from(bytes, 'latin1'));
+  if (text === undefined) throw FhirError.of(400, 'invalid', 'The line is not valid UTF-8, which FHIR NDJSON must be');
   let resource: JsonResource;
   try {
     resource = JSON.parse(text) as JsonResource;

@@ -9,6 +9,7 @@ import type { BulkJobs } from '../../fhir/bulk/bulk-jobs.js';
 import { parseImportManifest } from '../../fhir/bulk/import-request.js';
 import type { ImportInput } from '../../fhir/bulk/job-files.js';
 import { FhirError } from '../../fhir/outcome.js';
+import { nonUtf8Charset } from '../json-body.js';
 import { baseUrl } from '../request.js';
 import { accepted, ownerOf, requireRespondAsync } from './bulk-export.js';
 
@@ -37,7 +38,13 @@ interface Upload {
 export async function bulkImportRoutes(app: FastifyInstance, options: ImportRouteOptions): Promise<void> {
   // NDJSON bodies exist only here, so the parser lives only in this scope.
   await app.register(async (scope) => {
-    scope.addContentTypeParser(NDJSON_TYPES, (_request, payload, done) => {
+    scope.addContentTypeParser(NDJSON_TYPES, (request, payload, done) => {
+      // Its bytes are checked line by line as the import reads them (see import-runner.ts).
+      const refused = nonUtf8Charset(request, 'NDJSON');
+      if (refused) {
+        done(refused, undefined);
+        return;
+      }
       mkdirSync(options.uploadDir, { recursive: true });
       const path = join(options.uploadDir, `${randomUUID()}.ndjson`);
       let bytes = 0;
