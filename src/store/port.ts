@@ -206,6 +206,17 @@ export function bodyToWrite(request: WriteRequest, versionId: number, lastUpdate
   return request.renderBody?.(versionId, lastUpdated);
 }
 
+/**
+ * Thrown by search and count when the store cannot run a query this large (the embedded
+ * store's statement limits): the query asked too much, which the layers above answer as such.
+ */
+export class SearchTooLargeError extends Error {
+  constructor() {
+    super('the search is too large for the store to run');
+    this.name = 'SearchTooLargeError';
+  }
+}
+
 /** Thrown when expectedVersion does not match what is stored. */
 export class VersionConflictError extends Error {
   constructor(

@@ -1,5 +1,5 @@
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
-import type { ResourceStore, SearchCriterion, StoredVersion } from '../../store/port.js';
+import type { SearchCriterion, SearchHit, SearchQuery, StoredVersion } from '../../store/port.js';
 import { issue } from '../outcome.js';
 import { referencesOf } from './indexer.js';
 import { searchParameters } from './registry.js';
@@ -16,7 +16,7 @@ export const MAX_INCLUDED = 1000;
 export const MAX_ITERATIONS = 8;
 
 export interface IncludeSources {
-  store: ResourceStore;
+  search(query: SearchQuery): Promise<SearchHit[]>;
   decode(version: StoredVersion): JsonResource;
 }
 
@@ -76,7 +76,7 @@ async function follow(sources: IncludeSources, from: JsonResource[], specs: Incl
   const found: JsonResource[] = [];
   for (const [type, ids] of wanted) {
     const where = restrict([{ kind: 'id', ids: [...ids] }], [type], visibility);
-    const hits = await sources.store.search({ resourceTypes: [type], where, sort: [], limit: ids.size });
+    const hits = await sources.search({ resourceTypes: [type], where, sort: [], limit: ids.size });
     found.push(...hits.map((h) => sources.decode(h.version)));
   }
   return found;
@@ -100,7 +100,7 @@ async function revfollow(sources: IncludeSources, from: JsonResource[], specs: I
     const selection: SearchCriterion = pointing.length === 1 ? pointing[0]! : { kind: 'or', anyOf: pointing.map((c) => [c]) };
     const where = restrict([selection], [spec.sourceType], visibility);
     // One more than the page may hold, so a cut-off shows as more than MAX_INCLUDED found.
-    const hits = await sources.store.search({ resourceTypes: [spec.sourceType], where, sort: [], limit: MAX_INCLUDED + 1 });
+    const hits = await sources.search({ resourceTypes: [spec.sourceType], where, sort: [], limit: MAX_INCLUDED + 1 });
     found.push(...hits.map((h) => sources.decode(h.version)));
   }
   return found;

@@ -1,6 +1,7 @@
 import type { Bundle, BundleEntry, BundleLink, FhirResource, OperationOutcome } from 'fhir/r4.js';
 import type { BodyCodec } from '../../store/codec.js';
-import type { ResourceStore, SearchCriterion, SearchCursor, SearchHit, SearchQuery, StoredVersion } from '../../store/port.js';
+import { SearchTooLargeError, type ResourceStore, type SearchCriterion, type SearchCursor, type SearchHit, type SearchQuery, type StoredVersion } from '../../store/port.js';
+import { FhirError } from '../outcome.js';
 import { requireKnownType } from '../resource-input.js';
 import type { PageTokens } from '../page-token.js';
 import { applySubsetting } from '../subsetting.js';
@@ -32,6 +33,11 @@ interface Position {
 }
 
 
+function tooCostly(error: unknown): never {
+  if (error instanceof SearchTooLargeError) throw FhirError.of(400, 'too-costly', 'This search asks for more than the server can compare at once: name fewer values or parameters');
+  throw error;
+}
+
 export class SearchService {
   constructor(
     private readonly store: ResourceStore,
@@ -39,6 +45,15 @@ export class SearchService {
     private readonly tokens: PageTokens,
     private readonly limits: SearchLimits,
   ) {}
+
+  /** The store's search; one too large for it to run is the client's to narrow (400), not a failure. */
+  private async storeSearch(query: SearchQuery): Promise<SearchHit[]> {
+    return this.store.search(query).catch(tooCostly);
+  }
+
+  private async storeCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Promise<number> {
+    return this.store.count(query).catch(tooCostly);
+  }
 
   private decode(version: StoredVersion): JsonResource {
     return JSON.parse(this.codec.decode(version.body!)) as JsonResource;
@@ -54,7 +69,7 @@ export class SearchService {
 
   /** Current resources of one type matching criteria (conditional operations ask for at most 2). */
   async find(resourceType: string, where: SearchCriterion[], limit: number): Promise<StoredVersion[]> {
-    const hits = await this.store.search({ resourceTypes: [resourceType], where, sort: [], limit });
+    const hits = await this.storeSearch({ resourceTypes: [resourceType], where, sort: [], limit });
     return hits.map((h) => h.version);
   }
 
@@ -62,7 +77,7 @@ export class SearchService {
     return {
       baseUrl,
       valueSetCodes: async (url) => {
-        const [hit] = await this.store.search({
+        const [hit] = await this.storeSearch({
           resourceTypes: ['ValueSet'],
           where: [{ kind: 'entry', param: 'url', anyOf: [[{ slot: 0, field: 'value', op: 'eq', value: url }]] }],
           sort: [],
@@ -96,17 +111,17 @@ export class SearchService {
     if (position.after) query.after = position.after;
     if (position.before) query.before = position.before;
     const countOnly = parsed.subsetting.summary === 'count';
-    const hits = countOnly || parsed.count === 0 ? [] : await this.store.search(query);
+    const hits = countOnly || parsed.count === 0 ? [] : await this.storeSearch(query);
     const more = hits.length > parsed.count;
     // Going backwards, the extra row is the one furthest from the cursor: the first.
     const page = position.before && more ? hits.slice(1) : hits.slice(0, parsed.count);
     // A first page with room to spare holds every match: its length is the total.
     const wholeResult = !countOnly && parsed.count > 0 && !more && !position.after && !position.before;
     const total =
-      parsed.total === 'none' && !countOnly ? undefined : wholeResult ? page.length : await this.store.count({ resourceTypes: input.resourceTypes, where });
+      parsed.total === 'none' && !countOnly ? undefined : wholeResult ? page.length : await this.storeCount({ resourceTypes: input.resourceTypes, where });
 
     const matches = page.map((h) => this.decode(h.version));
-    const sources = { store: this.store, decode: (version: StoredVersion) => this.decode(version) };
+    const sources = { search: (query: SearchQuery) => this.storeSearch(query), decode: (version: StoredVersion) => this.decode(version) };
     const included: Included = countOnly ? { resources: [], notes: [] } : await includedResources(sources, matches, parsed, input.baseUrl, visibility);
     return this.bundle(input, parsed, { page, matches, included, total, hasNext: position.before ? true : more, hasPrevious: position.before ? more : position.after !== undefined, queryKey });
   }

@@ -1,4 +1,5 @@
 import type { FieldTest, OwnershipRule, SearchCriterion, SearchCursor, SearchQuery, SortSpec } from '../port.js';
+import { MAX_COMPOUND_ARMS, boundList, compoundOf, joinTerms } from './sql-limits.js';
 
 /**
  * Translates the search IR to parameterised SQL over resource_current (alias per level) and
@@ -125,9 +126,11 @@ class Compiler {
         return { sql: `(${col} >= ? AND ${col} < ?)`, params: [t.value, t.value + MAX_CHAR] };
       case 'contains':
         return { sql: `instr(${col}, ?) > 0`, params: [t.value] };
-      case 'in':
+      case 'in': {
         if (t.value.length === 0) return { sql: '0', params: [] };
-        return { sql: `${col} IN (${t.value.map(() => '?').join(', ')})`, params: [...t.value] };
+        const list = boundList(t.value, INLINE_VALUES);
+        return { sql: `${col} IN (${list.sql})`, params: list.params };
+      }
       default:
         return { sql: `${col} ${COMPARE[t.op]} ?`, params: [t.value] };
     }
@@ -146,7 +149,7 @@ class Compiler {
       const parts = unshared(tests).map((t) => this.test(t, e, own));
       return { sql: parts.length ? parts.map((p) => p.sql).join(' AND ') : '1', params: parts.flatMap((p) => p.params) };
     });
-    const or = alternatives.length ? alternatives.map((a) => `(${a.sql})`).join(' OR ') : '0';
+    const or = alternatives.length ? joinTerms(alternatives.map((a) => a.sql), 'OR') : '0';
     const code = this.code(param, types, e, own);
     return {
       sql: `${code.sql}${common.map((c) => ` AND ${c.sql}`).join('')} AND (${or})`,
@@ -163,7 +166,7 @@ class Compiler {
     switch (criterion.kind) {
       case 'id':
         if (criterion.ids.length === 0) return { sql: '0', params: [] };
-        return this.withIds(c, { sql: criterion.ids.map(() => '?').join(', '), params: [...criterion.ids] }, types);
+        return this.withIds(c, boundList(criterion.ids, INLINE_VALUES), types);
       case 'type':
         if (criterion.types.length === 0) return { sql: '0', params: [] };
         return { sql: `${c}.resource_type IN (${criterion.types.map(() => '?').join(', ')})`, params: [...criterion.types] };
@@ -213,10 +216,10 @@ class Compiler {
           // several parameters): one list of their owners, one probe per row.
           // A range list starts with its own WITH, which only a subquery may have in a compound.
           const member = (sql: string) => (sql.startsWith('WITH') ? `SELECT doc FROM (${sql})` : sql);
-          const ids = { sql: alternatives.map((a) => member(a.ids!.sql)).join(' UNION ALL '), params: alternatives.flatMap((a) => a.ids!.params) };
+          const ids = { sql: compoundOf(alternatives.map((a) => member(a.ids!.sql)), 'UNION ALL'), params: alternatives.flatMap((a) => a.ids!.params) };
           return this.owners(c, ids, types);
         }
-        return { sql: alternatives.map((a) => `(${a.sql})`).join(' OR '), params: alternatives.flatMap((a) => a.params) };
+        return { sql: joinTerms(alternatives.map((a) => a.sql), 'OR'), params: alternatives.flatMap((a) => a.params) };
       }
       case 'references': {
         const e = this.alias('e');
@@ -286,14 +289,14 @@ class Compiler {
             params: [code, ...limits.params, ...match.params],
           };
         });
-        sql += `${each.map((f) => f.sql).join(' INTERSECT ')} UNION ALL `;
+        sql += `${compoundOf(each.map((f) => f.sql), 'INTERSECT')} UNION ALL `;
         params.push(...each.flatMap((f) => f.params));
       }
       const bounds = group.map((criterion) => rangeBounds(criterion.anyOf)!).reduce(intersectBounds);
       const limits = lowLimits(bounds, e, `${k}.w`);
       const matches = group.map((criterion) => this.entryMatch(criterion.param, [type], criterion.anyOf, e));
       sql += `SELECT ${e}.doc FROM ${k} CROSS JOIN search_index ${e}
-          WHERE ${e}.code = ? AND ${e}.wc = ${k}.w${limits.sql} AND ${matches.map((f) => f.sql).join(' AND ')}`;
+          WHERE ${e}.code = ? AND ${e}.wc = ${k}.w${limits.sql} AND ${matches.length === 1 ? matches[0]!.sql : joinTerms(matches.map((f) => f.sql), 'AND')}`;
       params.push(code, ...limits.params, ...matches.flatMap((f) => f.params));
       return { ...this.owners(c, { sql, params }, [type]), type };
     });
@@ -374,7 +377,7 @@ class Compiler {
     const parts = this.parts(criteria, c, types);
     if (parts.length === 1) return { ...parts[0]!, sql: `(${parts[0]!.sql})` };
     return {
-      sql: parts.length ? parts.map((p) => `(${p.sql})`).join(' AND ') : '1',
+      sql: parts.length ? joinTerms(parts.map((p) => p.sql), 'AND') : '1',
       params: parts.flatMap((p) => p.params),
       ...(parts.some((p) => p.byDoc) && { byDoc: true }),
     };
@@ -457,18 +460,17 @@ function readsResourceRow(criterion: SearchCriterion): boolean {
  * those few values (a doctor's count of one patient's Observations 397 -> 236 us).
  */
 function idList(ids: string[]): Fragment {
-  if (ids.length <= INLINE_IDS) return { sql: ids.map(() => '?').join(', '), params: [...ids] };
-  let json = idLists.get(ids);
-  if (json === undefined) {
-    json = JSON.stringify(ids);
-    idLists.set(ids, json);
-  }
-  return { sql: 'SELECT value FROM json_each(?)', params: [json] };
+  return boundList(ids, INLINE_IDS);
 }
 
 const INLINE_IDS = 4;
 
-const idLists = new WeakMap<string[], string>();
+/**
+ * Values of an `in` test or an id list written out up to this many (the readable sharable
+ * types of an account, a page's ids for _revinclude); longer lists, a ValueSet's codes, are one
+ * bound JSON value (see boundList).
+ */
+const INLINE_VALUES = 16;
 
 /** Whether every alternative names the entry's value (first component) outright: an index seek, not a scan. */
 function seeksByValue(anyOf: FieldTest[][]): boolean {
@@ -648,10 +650,13 @@ export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>
       const member = (f: Fragment) => `SELECT doc FROM (${f.sql})`;
       const kept = parts.filter((p) => p.ids).map((p) => p.ids!);
       const left = parts.filter((p) => p.excludes).map((p) => p.excludes!);
-      return {
-        sql: `SELECT COUNT(*) AS n FROM (${kept.map(member).join(' INTERSECT ')} EXCEPT ${left.map(member).join(' EXCEPT ')})`,
-        params: [...kept.flatMap((f) => f.params), ...left.flatMap((f) => f.params)],
-      };
+      const params = [...kept.flatMap((f) => f.params), ...left.flatMap((f) => f.params)];
+      if (kept.length + left.length <= MAX_COMPOUND_ARMS) {
+        return { sql: `SELECT COUNT(*) AS n FROM (${kept.map(member).join(' INTERSECT ')} EXCEPT ${left.map(member).join(' EXCEPT ')})`, params };
+      }
+      // Too many arms for one compound: the lists in, less the union of the lists out.
+      const within = `SELECT doc FROM (${compoundOf(kept.map(member), 'INTERSECT')})`;
+      return { sql: `SELECT COUNT(*) AS n FROM (${within} EXCEPT SELECT doc FROM (${compoundOf(left.map(member), 'UNION ALL')}))`, params };
     }
     if (first >= 0) {
       const ids = parts[first]!.ids!;
@@ -660,7 +665,7 @@ export function compileCount(query: Pick<SearchQuery, 'resourceTypes' | 'where'>
       const entries = `WITH m AS MATERIALIZED (${ids.sql})`;
       if (parts.length === 1) return { sql: `${entries} SELECT COUNT(DISTINCT doc) AS n FROM m`, params: ids.params };
       const rest = parts.filter((_, i) => i !== first);
-      const where = rest.map((p) => `(${p.sql})`).join(' AND ');
+      const where = joinTerms(rest.map((p) => p.sql), 'AND');
       return {
         sql: `${entries} SELECT COUNT(*) AS n FROM (SELECT DISTINCT ? AS resource_type, doc FROM m) c WHERE ${where}`,
         params: [...ids.params, types[0], ...rest.flatMap((p) => p.params)],

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  SearchTooLargeError,
   VersionConflictError,
   type HistoryQuery,
   bodyToWrite,
@@ -19,6 +20,7 @@ import {
 import { CheckpointSignal, Checkpointer } from './checkpointer.js';
 import { MIGRATE_FROM_5, MIGRATE_FROM_7, migrateFrom6, SCHEMA, SCHEMA_VERSION, widthClass } from './schema.js';
 import { compileCount, compileSearch } from './search-sql.js';
+import { isStatementTooLarge } from './sql-limits.js';
 import { compileHistoryFilter } from './sql.js';
 import { WriteGate, type GateParty } from './write-gate.js';
 import { portableWrite, WriterThread, type PortableWrite, type WrittenVersion } from './writer-thread.js';
@@ -651,7 +653,7 @@ export class SqliteStore implements ResourceStore {
   async search(query: SearchQuery): Promise<SearchHit[]> {
     if (query.limit <= 0 || query.resourceTypes.length === 0) return [];
     const { sql, params, keyCount } = compileSearch(query, this.ownership, this.codeOfPair);
-    const rows = this.statement(sql).all(...params) as (VersionRow & Record<string, string | number | null>)[];
+    const rows = this.searchStatement(sql).all(...params) as (VersionRow & Record<string, string | number | null>)[];
     const hits = rows.map((row) => ({
       version: toStored(row),
       cursor: { resourceType: row.resource_type, id: row.id, keys: Array.from({ length: keyCount }, (_, i) => row[`k${i}`] ?? null) },
@@ -663,7 +665,17 @@ export class SqliteStore implements ResourceStore {
   async count(query: Pick<SearchQuery, 'resourceTypes' | 'where'>): Promise<number> {
     if (query.resourceTypes.length === 0) return 0;
     const { sql, params } = compileCount(query, this.ownership, this.codeOfPair);
-    return (this.statement(sql).get(...params) as { n: number }).n;
+    return (this.searchStatement(sql).get(...params) as { n: number }).n;
+  }
+
+  /** A search's statement; one SQLite refuses for its size is a SearchTooLargeError (see sql-limits.ts). */
+  private searchStatement(sql: string): Database.Statement {
+    try {
+      return this.statement(sql);
+    } catch (error) {
+      if (isStatementTooLarge(error)) throw new SearchTooLargeError();
+      throw error;
+    }
   }
 
   /**
