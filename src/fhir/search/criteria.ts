@@ -12,6 +12,7 @@ import {
   tokenAlternatives,
   unescapeValue,
   uriAlternatives,
+  withValueLists,
   type Alternatives,
 } from './values.js';
 
@@ -46,7 +47,7 @@ function unsupportedModifier(name: string, modifier: string): FhirError {
 }
 
 function entry(param: string, anyOf: Alternatives): SearchCriterion {
-  return { kind: 'entry', param, anyOf };
+  return { kind: 'entry', param, anyOf: withValueLists(anyOf) };
 }
 
 /**

@@ -238,3 +238,44 @@ export function referenceAlternatives(raw: string, typeModifier: string | undefi
   return [tests];
 }
 
+
+/**
+ * The alternatives with lists for values: those that differ only in the value they name
+ * (`code=a,b,c`, `subject=Patient/1,Patient/2`) become one, whose value is one of a list. The
+ * stores look a list up (an index seek per value) where they would weigh each alternative of an
+ * OR: a thousand codes cost what a thousand seeks cost. An alternative alone keeps its `eq`.
+ */
+export function withValueLists(anyOf: Alternatives): Alternatives {
+  if (anyOf.length < 2) return anyOf;
+  interface Group {
+    tests: FieldTest[];
+    /** Where in `tests` the value is named. */
+    at: number;
+    values: Set<string>;
+  }
+  const groups = new Map<string, Group>();
+  const result: (FieldTest[] | Group)[] = [];
+  for (const tests of anyOf) {
+    const named = tests.filter((t) => t.slot === 0 && t.field === 'value' && t.op === 'eq' && typeof t.value === 'string');
+    if (named.length !== 1) {
+      result.push(tests);
+      continue;
+    }
+    const at = tests.indexOf(named[0]!);
+    const value = (named[0] as { value: string }).value;
+    const key = JSON.stringify([at, tests.filter((_, i) => i !== at)]);
+    const group = groups.get(key);
+    if (group) {
+      group.values.add(value);
+    } else {
+      const created: Group = { tests, at, values: new Set([value]) };
+      groups.set(key, created);
+      result.push(created);
+    }
+  }
+  return result.map((r) => {
+    if (Array.isArray(r)) return r;
+    if (r.values.size === 1) return r.tests;
+    return r.tests.map((t, i): FieldTest => (i === r.at ? { slot: 0, field: 'value', op: 'in', value: [...r.values] } : t));
+  });
+}
