@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_SEARCH_COST_LIMITS, type SearchCostLimits } from './fhir/search/search-cost.js';
 
 /** Everything the server reads from its environment, read in one place. */
 export interface ServerConfig {
@@ -19,6 +20,8 @@ export interface ServerConfig {
   /** Default and maximum page sizes for history and search listings. */
   defaultPageSize: number;
   maxPageSize: number;
+  /** What one search may ask of the store (beyond it: 400 too-costly). */
+  searchCost: SearchCostLimits;
   /** Signs paging tokens so they cannot be forged or replayed across queries. */
   pagingSecret: Buffer;
   logLevel: string;
@@ -79,6 +82,11 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     bundleBodyLimit: integer(env.BUNDLE_BODY_LIMIT_BYTES, 64 * 1024 * 1024, 'BUNDLE_BODY_LIMIT_BYTES'),
     defaultPageSize: integer(env.DEFAULT_PAGE_SIZE, 20, 'DEFAULT_PAGE_SIZE'),
     maxPageSize: integer(env.MAX_PAGE_SIZE, 1000, 'MAX_PAGE_SIZE'),
+    searchCost: {
+      maxParameters: integer(env.SEARCH_MAX_PARAMETERS, DEFAULT_SEARCH_COST_LIMITS.maxParameters, 'SEARCH_MAX_PARAMETERS'),
+      maxComparisons: integer(env.SEARCH_MAX_COMPARISONS, DEFAULT_SEARCH_COST_LIMITS.maxComparisons, 'SEARCH_MAX_COMPARISONS'),
+      maxListValues: integer(env.SEARCH_MAX_LIST_VALUES, DEFAULT_SEARCH_COST_LIMITS.maxListValues, 'SEARCH_MAX_LIST_VALUES'),
+    },
     pagingSecret: env.PAGING_SECRET ? Buffer.from(env.PAGING_SECRET, 'utf8') : randomBytes(32),
     logLevel: env.LOG_LEVEL ?? 'info',
     searchIndexing: env.SEARCH_INDEXING !== 'off',

@@ -26,6 +26,7 @@ const app = await buildServer({
   bundleBodyLimit: config.bundleBodyLimit,
   defaultPageSize: config.defaultPageSize,
   maxPageSize: config.maxPageSize,
+  searchCost: config.searchCost,
   pagingSecret: config.pagingSecret,
   ...(config.baseUrl && { baseUrl: config.baseUrl }),
   searchIndexing: config.searchIndexing,

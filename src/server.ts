@@ -50,6 +50,7 @@ import { resolvePrincipal } from './participation/principals.js';
 import { PrincipalCache } from './participation/principal-cache.js';
 import { Records } from './participation/records.js';
 import { Participation } from './participation/service.js';
+import type { SearchCostLimits } from './fhir/search/search-cost.js';
 import { plainJsonCodec, type BodyCodec } from './store/codec.js';
 import type { ResourceStore } from './store/port.js';
 import { sharedStoreFile } from './store/open-store.js';
@@ -65,6 +66,8 @@ export interface ServerOptions {
   bundleBodyLimit?: number;
   defaultPageSize: number;
   maxPageSize: number;
+  /** What one search may ask of the store; the defaults (search-cost.ts) where omitted. */
+  searchCost?: Partial<SearchCostLimits>;
   pagingSecret: Buffer;
   baseUrl?: string;
   /** False only for measuring indexing cost or bulk loads followed by a reindex. */

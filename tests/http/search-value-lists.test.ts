@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { expect, it } from 'vitest';
 import { describeEachStore } from '../store/stores.js';
-import { FHIR_JSON, useServer } from './harness.js';
+import { FHIR_JSON, outcomeOf, useServer, type TestServer } from './harness.js';
 
 /**
  * Long value lists a conformance probe sent: a ValueSet of thousands of codes for :in, a
@@ -19,13 +19,28 @@ const DOC_TYPES = 'http://hl7.org/fhir/ValueSet/c80-doc-typecodes';
 
 const ids = (bundle: any) => (bundle.entry ?? []).filter((e: any) => e.search.mode === 'match').map((e: any) => e.resource.id).sort();
 const filler = (n: number, make: (i: number) => string) => Array.from({ length: n }, (_, i) => make(i));
+const days = (n: number, prefix = '') => filler(n, (i) => `${prefix}${1900 + Math.floor(i / 12)}-${String((i % 12) + 1).padStart(2, '0')}`);
+
+/** POST _search with a form body, however long: `Type?query`. */
+const post = (server: TestServer, query: string) =>
+  server.request({ method: 'POST', url: `/fhir/${query.slice(0, query.indexOf('?'))}/_search`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: query.slice(query.indexOf('?') + 1) });
+
+/** The answer is a 400 too-costly naming `parameter`. */
+async function refusedAsTooCostly(server: TestServer, query: string, parameter: string): Promise<string> {
+  const res = await post(server, query);
+  expect(res.statusCode, res.body.slice(0, 500)).toBe(400);
+  const outcome = outcomeOf(res);
+  expect(outcome.codes).toEqual(['too-costly']);
+  expect(outcome.expressions).toEqual([parameter]);
+  return outcome.text;
+}
 
 describeEachStore('search value lists', (open) => {
   const server = useServer(open);
   const documents: Record<string, string> = {};
 
   const search = async (query: string) => {
-    const res = await server.request({ method: 'POST', url: `/fhir/${query.slice(0, query.indexOf('?'))}/_search`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: query.slice(query.indexOf('?') + 1) });
+    const res = await post(server, query);
     expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
     const bundle = res.json();
     expect(bundle.total).toBe(ids(bundle).length);
@@ -57,5 +72,54 @@ describeEachStore('search value lists', (open) => {
   it(':in and :not-in a ValueSet of 6,401 codes', async () => {
     expect(await search(`DocumentReference?type:in=${DOC_TYPES}`)).toEqual(named('summary', 'pathology'));
     expect(await search(`DocumentReference?type:not-in=${DOC_TYPES}`)).toEqual(named('heartRate', 'elsewhere'));
+  });
+
+  it('5,000 comma-separated codes are one list; 999 dates, compared one by one, are too costly', async () => {
+    expect(await search(`DocumentReference?type=${[...filler(4999, (i) => `x-${i}`), '34117-2'].join(',')}`)).toEqual(named('pathology'));
+    const text = await refusedAsTooCostly(server, `DocumentReference?date=${days(999).join(',')}`, 'date');
+    expect(text).toContain('at most 500 values one by one');
+  });
+
+  it('more than 100 parameters, a thousand repeated ones among them, are too costly', async () => {
+    const text = await refusedAsTooCostly(server, `DocumentReference?${filler(100, () => 'type=11488-4').join('&')}&type:not=x`, 'type:not');
+    expect(text).toContain('at most 100 parameters');
+    await refusedAsTooCostly(server, `DocumentReference?${filler(1000, (i) => `type=x-${i},11488-4`).join('&')}`, 'type');
+  });
+});
+
+describeEachStore('search value lists within configured limits', (open) => {
+  const server = useServer(open, { searchCost: { maxParameters: 3, maxComparisons: 8, maxListValues: 10 } });
+  let id = '';
+
+  it('loads a document reference', async () => {
+    id = (await server.create({ resourceType: 'DocumentReference', status: 'current', date: '1900-03-05T10:00:00Z', type: { coding: [{ system: LOINC, code: '11488-4' }] }, content: [{ attachment: { url: 'http://docs.example/a' } }] })).id;
+  });
+
+  const search = async (query: string) => {
+    const res = await post(server, query);
+    expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
+    return ids(res.json());
+  };
+
+  it('answers up to each limit and refuses beyond it, naming the parameter', async () => {
+    expect(await search('DocumentReference?status=current&type=11488-4&date=1900')).toEqual([id]);
+    await refusedAsTooCostly(server, 'DocumentReference?status=current&type=11488-4&date=1900&_id=x', '_id');
+    // A date (eq) is two comparisons, and the type one more.
+    expect(await search(`DocumentReference?type=11488-4&date=${days(3).join(',')}`)).toEqual([id]);
+    await refusedAsTooCostly(server, `DocumentReference?type=11488-4&date=${days(4).join(',')}`, 'date');
+    expect(await search(`DocumentReference?type=${[...filler(9, (i) => `x-${i}`), '11488-4'].join(',')}`)).toEqual([id]);
+    await refusedAsTooCostly(server, `DocumentReference?type=${[...filler(10, (i) => `x-${i}`), '11488-4'].join(',')}`, 'type');
+  });
+});
+
+describeEachStore('search value lists beyond what the store can take', (open) => {
+  const server = useServer(open, { searchCost: { maxComparisons: 100_000 } });
+
+  it('a search the embedded store cannot prepare is a 400 too-costly, not a 500', async (context) => {
+    if (server.store.kind !== 'sqlite') context.skip();
+    // 17,000 dates, two bounds each: more variables than SQLite binds.
+    const res = await post(server, `DocumentReference?date=${days(17_000).join(',')}`);
+    expect(res.statusCode).toBe(400);
+    expect(outcomeOf(res).codes).toEqual(['too-costly']);
   });
 });

@@ -4,6 +4,7 @@ import { parseSubsetting, type Subsetting } from '../subsetting.js';
 import type { OperationOutcomeIssue } from 'fhir/r4.js';
 import { parameterCriterion, parseName, type CriteriaContext } from './criteria.js';
 import { searchParameters } from './registry.js';
+import { DEFAULT_SEARCH_COST_LIMITS, SearchBudget, type SearchCostLimits } from './search-cost.js';
 
 /** A search request as the FHIR layer understands it: selection, shaping and paging. */
 
@@ -35,6 +36,8 @@ export interface ParsedSearch {
 export interface SearchLimits {
   defaultPageSize: number;
   maxPageSize: number;
+  /** What one search may ask of the store; the defaults where omitted. */
+  searchCost?: Partial<SearchCostLimits>;
 }
 
 /** Parameters that shape or page the answer rather than select resources. */
@@ -132,6 +135,7 @@ export async function parseSearch(resourceTypes: string[], params: [string, stri
   const where: SearchCriterion[] = [];
   const ignored: OperationOutcomeIssue[] = [];
   const selection: [string, string][] = [];
+  const budget = new SearchBudget({ ...DEFAULT_SEARCH_COST_LIMITS, ...options.searchCost });
   for (const [name, value] of params) {
     const base = parseName(name).code;
     const unused = unusedResultParameter(name, value, options);
@@ -149,8 +153,10 @@ export async function parseSearch(resourceTypes: string[], params: [string, stri
       ignored.push(issue('warning', 'not-supported', `Unknown search parameter '${name}' was ignored`, [name]));
       continue;
     }
+    const criterion = acrossTypes(resourceTypes, perType as SearchCriterion[]);
+    budget.add(name, criterion);
     selection.push([name, value]);
-    where.push(acrossTypes(resourceTypes, perType as SearchCriterion[]));
+    where.push(criterion);
   }
   if (options.strict && ignored.length) throw new FhirError(400, ignored.map((i) => ({ ...i, severity: 'error' as const })));
 
