@@ -123,3 +123,45 @@ describeEachStore('search value lists beyond what the store can take', (open) =>
     expect(outcomeOf(res).codes).toEqual(['too-costly']);
   });
 });
+
+describeEachStore('search :in on elements indexed without a system', (open) => {
+  const server = useServer(open);
+  const made: Record<string, string> = {};
+  const named = (...names: string[]) => names.map((n) => made[n]).sort();
+  const search = async (query: string) => {
+    const res = await server.request({ method: 'GET', url: `/fhir/${query}` });
+    expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
+    return ids(res.json());
+  };
+  const valueSet = async (id: string, include: Record<string, unknown>[]) => {
+    const res = await server.request({ method: 'PUT', url: `/fhir/ValueSet/${id}`, headers: FHIR_JSON, payload: { resourceType: 'ValueSet', id, url: `http://terms.example/ValueSet/${id}`, status: 'active', compose: { include } } });
+    expect(res.statusCode).toBe(201);
+  };
+
+  it('loads patients of each gender, observations of each status, and ValueSets of some', async () => {
+    for (const [name, gender] of [['female', 'female'], ['male', 'male'], ['other', 'other'], ['none', undefined]] as const) {
+      made[name] = (await server.create({ resourceType: 'Patient', ...(gender && { gender }) })).id;
+    }
+    const observation = async (name: string, status: string, coding: Record<string, string>) => {
+      made[name] = (await server.create({ resourceType: 'Observation', status, code: { coding: [coding] } })).id;
+    };
+    await observation('final', 'final', { system: LOINC, code: '8867-4' });
+    await observation('preliminary', 'preliminary', { code: '8867-4' });
+    await observation('amended', 'amended', { system: 'http://codes.example/other', code: '8867-4' });
+    await valueSet('female-other', [{ system: 'http://hl7.org/fhir/administrative-gender', concept: [{ code: 'female' }, { code: 'other' }] }]);
+    await valueSet('final-amended', [{ system: 'http://hl7.org/fhir/observation-status', concept: [{ code: 'final' }, { code: 'amended' }] }]);
+    await valueSet('heart-rate', [{ system: LOINC, concept: [{ code: '8867-4' }] }]);
+  });
+
+  it('a code element (gender, status) matches the ValueSet codes by code', async () => {
+    expect(await search('Patient?gender:in=http://terms.example/ValueSet/female-other')).toEqual(named('female', 'other'));
+    expect(await search('Patient?gender:not-in=http://terms.example/ValueSet/female-other')).toEqual(named('male', 'none'));
+    expect(await search('Observation?status:in=http://terms.example/ValueSet/final-amended')).toEqual(named('final', 'amended'));
+    expect(await search('Observation?status:not-in=http://terms.example/ValueSet/final-amended')).toEqual(named('preliminary'));
+  });
+
+  it('a Coding naming no system matches by code; one naming another system does not', async () => {
+    expect(await search('Observation?code:in=http://terms.example/ValueSet/heart-rate')).toEqual(named('final', 'preliminary'));
+    expect(await search('Observation?code:not-in=http://terms.example/ValueSet/heart-rate')).toEqual(named('amended'));
+  });
+});

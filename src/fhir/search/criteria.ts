@@ -70,6 +70,28 @@ export function parseMissing(value: string, name: string): boolean {
   return value === 'true';
 }
 
+/**
+ * Alternatives for an entry whose code is one of a ValueSet's: a code of its system, or any
+ * code of a system the ValueSet includes whole. An entry without a system matches on its code
+ * alone: it is of a `code` element (Patient.gender, Observation.status), whose system is the one
+ * its binding implies and the index does not keep (HAPI indexes the binding's system instead),
+ * or a Coding that names none; where the ValueSet lists codes of several systems, any of them.
+ */
+function inValueSet(codes: { system: string; code?: string }[]): Alternatives {
+  const alternatives: Alternatives = [];
+  const withoutSystem = new Set<string>();
+  for (const { system, code } of codes) {
+    if (code === undefined) {
+      alternatives.push([{ slot: 0, field: 'system', op: 'eq', value: system }]);
+    } else {
+      alternatives.push([{ slot: 0, field: 'system', op: 'eq', value: system }, { slot: 0, field: 'value', op: 'eq', value: code }]);
+      withoutSystem.add(code);
+    }
+  }
+  if (withoutSystem.size) alternatives.push([{ slot: 0, field: 'system', op: 'isNull' }, { slot: 0, field: 'value', op: 'in', value: [...withoutSystem] }]);
+  return alternatives;
+}
+
 async function tokenCriterion(def: SearchParameterDef, name: string, modifier: string | undefined, values: string[], context: CriteriaContext): Promise<SearchCriterion> {
   switch (modifier) {
     case undefined:
@@ -99,9 +121,7 @@ async function tokenCriterion(def: SearchParameterDef, name: string, modifier: s
       for (const url of values.map(unescapeValue)) {
         const codes = await context.valueSetCodes(url);
         if (!codes) throw FhirError.of(400, 'not-found', `Parameter '${name}': no ValueSet '${url}' is stored on this server`, [name]);
-        for (const c of codes) {
-          anyOf.push(c.code === undefined ? [{ slot: 0, field: 'system', op: 'eq', value: c.system }] : [{ slot: 0, field: 'system', op: 'eq', value: c.system }, { slot: 0, field: 'value', op: 'eq', value: c.code }]);
-        }
+        anyOf.push(...inValueSet(codes));
       }
       const inSet = entry(def.code, anyOf);
       return modifier === 'in' ? inSet : { kind: 'not', criterion: inSet };

@@ -38,11 +38,16 @@ function costOfAll(criteria: SearchCriterion[]): Cost {
 export function costOf(criterion: SearchCriterion): Cost {
   switch (criterion.kind) {
     case 'entry': {
-      let cost: Cost = { comparisons: 0, listValues: 0 };
+      // Distinct values: a ValueSet's codes are listed twice, with their system and without (see inValueSet).
+      const listed = new Set<string>();
+      let comparisons = 0;
       for (const tests of criterion.anyOf) {
-        for (const test of tests) cost = add(cost, test.op === 'in' ? { comparisons: 1, listValues: test.value.length } : ONE);
+        for (const test of tests) {
+          comparisons++;
+          if (test.op === 'in') for (const value of test.value) listed.add(value);
+        }
       }
-      return cost;
+      return { comparisons, listValues: listed.size };
     }
     case 'id':
       return { comparisons: 1, listValues: criterion.ids.length };
