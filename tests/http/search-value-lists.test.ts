@@ -165,3 +165,109 @@ describeEachStore('search :in on elements indexed without a system', (open) => {
     expect(await search('Observation?code:not-in=http://terms.example/ValueSet/heart-rate')).toEqual(named('amended'));
   });
 });
+
+describeEachStore('search :in expands ValueSets', (open) => {
+  const server = useServer(open);
+  const LAB = 'http://codes.example/lab';
+  const WHOLE = 'http://codes.example/whole';
+  const VS = 'http://terms.example/ValueSet';
+  const made: Record<string, string> = {};
+  const named = (...names: string[]) => names.map((n) => made[n]).sort();
+  const search = async (query: string) => {
+    const res = await server.request({ method: 'GET', url: `/fhir/${query}` });
+    expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
+    return ids(res.json());
+  };
+  const refused = async (query: string, status: number, code: string) => {
+    const res = await server.request({ method: 'GET', url: `/fhir/${query}` });
+    expect(res.statusCode, res.body.slice(0, 500)).toBe(status);
+    const outcome = outcomeOf(res);
+    expect(outcome.codes).toEqual([code]);
+    return outcome;
+  };
+  const valueSet = async (id: string, body: Record<string, unknown>) => {
+    const res = await server.request({ method: 'PUT', url: `/fhir/ValueSet/${id}`, headers: FHIR_JSON, payload: { resourceType: 'ValueSet', id, url: `${VS}/${id}`, status: 'active', ...body } });
+    expect(res.statusCode, res.body.slice(0, 500)).toBe(201);
+  };
+  const lab = (...codes: string[]) => ({ system: LAB, concept: codes.map((code) => ({ code })) });
+
+  it('loads observations of lab codes a to d and of other systems, patients, and ValueSets', async () => {
+    const observation = async (name: string, system: string, code: string) => {
+      made[name] = (await server.create({ resourceType: 'Observation', status: 'final', code: { coding: [{ system, code }] } })).id;
+    };
+    for (const code of ['a', 'b', 'c', 'd']) await observation(code, LAB, code);
+    await observation('otherA', 'http://codes.example/other', 'a');
+    await observation('whole', WHOLE, 'w1');
+    for (const [name, gender] of [['female', 'female'], ['male', 'male'], ['none', undefined]] as const) {
+      made[name] = (await server.create({ resourceType: 'Patient', ...(gender && { gender }) })).id;
+    }
+    await valueSet('abc-less-b', { version: '1.0', compose: { include: [lab('a', 'b', 'c')], exclude: [lab('b')] } });
+    await valueSet('abd', { compose: { include: [lab('a', 'b', 'd')] } });
+    await valueSet('nested', { compose: { include: [{ valueSet: [`${VS}/abc-less-b`] }, lab('d')] } });
+    await valueSet('both', { compose: { include: [{ valueSet: [`${VS}/abc-less-b`, `${VS}/abd`] }] } });
+    await valueSet('cycle-1', { compose: { include: [{ valueSet: [`${VS}/cycle-2`] }] } });
+    await valueSet('cycle-2', { compose: { include: [lab('a'), { valueSet: [`${VS}/cycle-1`] }] } });
+    await valueSet('nowhere', { compose: { include: [{ valueSet: [`${VS}/not-stored`] }] } });
+    const isA = { ...lab(), concept: undefined, filter: [{ property: 'concept', op: 'is-a', value: 'a' }] };
+    await valueSet('filtered', { compose: { include: [isA] } });
+    const expansion = (codes: string[], extra: Record<string, unknown> = {}) => ({ timestamp: '2024-01-01T00:00:00Z', ...extra, contains: codes.map((code) => ({ system: LAB, code })) });
+    await valueSet('filtered-expanded', { compose: { include: [isA] }, expansion: expansion(['b', 'd']) });
+    await valueSet('expanded', { compose: { include: [lab('a')] }, expansion: expansion(['c']) });
+    await valueSet('page-of-expansion', { compose: { include: [lab('a', 'b')] }, expansion: expansion(['a'], { total: 2 }) });
+    await valueSet('whole', { compose: { include: [{ system: WHOLE }] } });
+    await valueSet('whole-less-w1', { compose: { include: [{ system: WHOLE }], exclude: [{ system: WHOLE, concept: [{ code: 'w1' }] }] } });
+    await valueSet('gender-less-male', { compose: { include: [{ system: 'http://hl7.org/fhir/administrative-gender' }], exclude: [{ system: 'http://hl7.org/fhir/administrative-gender', concept: [{ code: 'male' }] }] } });
+    for (const file of ['ValueSet-administrative-gender.json', 'CodeSystem-administrative-gender.json']) {
+      const resource = example(file);
+      const res = await server.request({ method: 'PUT', url: `/fhir/${String(resource.resourceType)}/${String(resource.id)}`, headers: FHIR_JSON, payload: resource });
+      expect(res.statusCode).toBe(201);
+    }
+  });
+
+  it('leaves out what compose.exclude excludes', async () => {
+    expect(await search(`Observation?code:in=${VS}/abc-less-b`)).toEqual(named('a', 'c'));
+    expect(await search(`Observation?code:not-in=${VS}/abc-less-b`)).toEqual(named('b', 'd', 'otherA', 'whole'));
+  });
+
+  it('includes the codes of the ValueSets an include names, all of them within one include', async () => {
+    expect(await search(`Observation?code:in=${VS}/nested`)).toEqual(named('a', 'c', 'd'));
+    expect(await search(`Observation?code:in=${VS}/both`)).toEqual(named('a'));
+  });
+
+  it('refuses a ValueSet that includes itself, or one not stored, naming the parameter', async () => {
+    const cycle = await refused(`Observation?code:in=${VS}/cycle-1`, 400, 'invalid');
+    expect(cycle.text).toContain('cycle-1');
+    expect(cycle.expressions).toEqual(['code:in']);
+    const missing = await refused(`Observation?code:in=${VS}/nowhere`, 400, 'not-found');
+    expect(missing.text).toContain(`${VS}/not-stored`);
+    expect(missing.expressions).toEqual(['code:in']);
+  });
+
+  it('a filter it cannot evaluate is a 400 naming the ValueSet, unless the ValueSet holds its expansion', async () => {
+    const filtered = await refused(`Observation?code:in=${VS}/filtered`, 400, 'not-supported');
+    expect(filtered.text).toContain(`${VS}/filtered`);
+    expect(await search(`Observation?code:in=${VS}/filtered-expanded`)).toEqual(named('b', 'd'));
+  });
+
+  it('prefers a whole expansion to the compose, and a page of one is not taken for the whole', async () => {
+    expect(await search(`Observation?code:in=${VS}/expanded`)).toEqual(named('c'));
+    expect(await search(`Observation?code:in=${VS}/page-of-expansion`)).toEqual(named('a', 'b'));
+  });
+
+  it('takes a ValueSet by ValueSet/{id}, by its URL on this server, and by canonical with a version', async () => {
+    expect(await search('Observation?code:in=ValueSet/abc-less-b')).toEqual(named('a', 'c'));
+    expect(await search('Observation?code:in=http://fhir.test/fhir/ValueSet/abc-less-b')).toEqual(named('a', 'c'));
+    expect(await search(`Observation?code:in=${VS}/abc-less-b|1.0`)).toEqual(named('a', 'c'));
+    await refused(`Observation?code:in=${VS}/abc-less-b|2.0`, 400, 'not-found');
+    await refused('Observation?code:in=ValueSet/not-stored', 400, 'not-found');
+  });
+
+  it('a system included whole: its codes from its stored CodeSystem, or any code of it', async () => {
+    expect(await search('Patient?gender:in=http://hl7.org/fhir/ValueSet/administrative-gender')).toEqual(named('female', 'male'));
+    expect(await search('Patient?gender:not-in=http://hl7.org/fhir/ValueSet/administrative-gender')).toEqual(named('none'));
+    expect(await search(`Patient?gender:in=${VS}/gender-less-male`)).toEqual(named('female'));
+    expect(await search(`Observation?code:in=${VS}/whole`)).toEqual(named('whole'));
+    const unlisted = await refused(`Observation?code:in=${VS}/whole-less-w1`, 400, 'not-supported');
+    expect(unlisted.text).toContain(WHOLE);
+  });
+});

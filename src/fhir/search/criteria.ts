@@ -15,6 +15,7 @@ import {
   withValueLists,
   type Alternatives,
 } from './values.js';
+import type { ValueSetCodes } from './value-sets.js';
 
 /**
  * Turns one selection parameter (`name[:modifier][.chain]=value`) into a criterion of the
@@ -25,8 +26,11 @@ import {
 export interface CriteriaContext {
   /** The endpoint's base URL: absolute references to it are compared as relative ones. */
   baseUrl: string;
-  /** Codes of a ValueSet stored on this server, by canonical URL (for :in and :not-in). */
-  valueSetCodes(url: string): Promise<{ system: string; code?: string }[] | undefined>;
+  /**
+   * Codes of a ValueSet stored on this server, by canonical URL or `ValueSet/{id}` (for :in and
+   * :not-in); undefined when none is; a 400 when it cannot be expanded here.
+   */
+  valueSetCodes(reference: string): Promise<ValueSetCodes | undefined>;
 }
 
 const MODIFIERS: Record<string, string[]> = {
@@ -77,19 +81,23 @@ export function parseMissing(value: string, name: string): boolean {
  * its binding implies and the index does not keep (HAPI indexes the binding's system instead),
  * or a Coding that names none; where the ValueSet lists codes of several systems, any of them.
  */
-function inValueSet(codes: { system: string; code?: string }[]): Alternatives {
+function inValueSet({ codes, wholeSystems }: ValueSetCodes): Alternatives {
   const alternatives: Alternatives = [];
   const withoutSystem = new Set<string>();
-  for (const { system, code } of codes) {
-    if (code === undefined) {
-      alternatives.push([{ slot: 0, field: 'system', op: 'eq', value: system }]);
-    } else {
-      alternatives.push([{ slot: 0, field: 'system', op: 'eq', value: system }, { slot: 0, field: 'value', op: 'eq', value: code }]);
-      withoutSystem.add(code);
-    }
+  for (const [system, listed] of codes) {
+    alternatives.push([{ slot: 0, field: 'system', op: 'eq', value: system }, { slot: 0, field: 'value', op: 'in', value: [...listed] }]);
+    for (const code of listed) withoutSystem.add(code);
   }
+  // Entries without a system cannot be matched to a system whose codes are not listed.
+  for (const system of wholeSystems) alternatives.push([{ slot: 0, field: 'system', op: 'eq', value: system }]);
   if (withoutSystem.size) alternatives.push([{ slot: 0, field: 'system', op: 'isNull' }, { slot: 0, field: 'value', op: 'in', value: [...withoutSystem] }]);
   return alternatives;
+}
+
+/** The issues of `error`, a FhirError, naming the parameter where they name nothing. */
+function aboutParameter(error: unknown, name: string): unknown {
+  if (!(error instanceof FhirError)) return error;
+  return new FhirError(error.status, (error.outcome.issue ?? []).map((i) => ({ ...i, expression: i.expression ?? [name] })));
 }
 
 async function tokenCriterion(def: SearchParameterDef, name: string, modifier: string | undefined, values: string[], context: CriteriaContext): Promise<SearchCriterion> {
@@ -118,9 +126,11 @@ async function tokenCriterion(def: SearchParameterDef, name: string, modifier: s
     case 'in':
     case 'not-in': {
       const anyOf: Alternatives = [];
-      for (const url of values.map(unescapeValue)) {
-        const codes = await context.valueSetCodes(url);
-        if (!codes) throw FhirError.of(400, 'not-found', `Parameter '${name}': no ValueSet '${url}' is stored on this server`, [name]);
+      for (const reference of values.map(unescapeValue)) {
+        const codes = await context.valueSetCodes(reference).catch((error: unknown) => {
+          throw aboutParameter(error, name);
+        });
+        if (!codes) throw FhirError.of(400, 'not-found', `Parameter '${name}': no ValueSet '${reference}' is stored on this server`, [name]);
         anyOf.push(...inValueSet(codes));
       }
       const inSet = entry(def.code, anyOf);

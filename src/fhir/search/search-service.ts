@@ -9,6 +9,7 @@ import { compartmentCriterion } from './compartments.js';
 import type { CriteriaContext } from './criteria.js';
 import { includedResources, type Included, type JsonResource } from './includes.js';
 import { parseSearch, type ParsedSearch, type SearchLimits } from './request.js';
+import { ValueSetExpander, type TerminologySource } from './value-sets.js';
 import { restrict, SEES_EVERYTHING, type Visibility } from './visibility.js';
 
 /** Runs searches: selection in the store, then paging, totals, includes and the Bundle. */
@@ -74,26 +75,26 @@ export class SearchService {
   }
 
   criteriaContext(baseUrl: string): CriteriaContext {
+    const expander = new ValueSetExpander(this.terminology(), baseUrl);
+    return { baseUrl, valueSetCodes: (reference) => expander.codesOf(reference) };
+  }
+
+  /** The ValueSets and CodeSystems stored here, current versions, for :in and :not-in. */
+  private terminology(): TerminologySource {
+    const byUrl = async (type: string, url: string, version?: string) => {
+      const where: SearchCriterion[] = [{ kind: 'entry', param: 'url', anyOf: [[{ slot: 0, field: 'value', op: 'eq', value: url }]] }];
+      if (version !== undefined) where.push({ kind: 'entry', param: 'version', anyOf: [[{ slot: 0, field: 'value', op: 'eq', value: version }]] });
+      // Of several versions, the one written last.
+      const [hit] = await this.storeSearch({ resourceTypes: [type], where, sort: [{ param: '_lastUpdated', descending: true }], limit: 1 });
+      return hit && this.decode(hit.version);
+    };
     return {
-      baseUrl,
-      valueSetCodes: async (url) => {
-        const [hit] = await this.storeSearch({
-          resourceTypes: ['ValueSet'],
-          where: [{ kind: 'entry', param: 'url', anyOf: [[{ slot: 0, field: 'value', op: 'eq', value: url }]] }],
-          sort: [],
-          limit: 1,
-        });
-        if (!hit) return undefined;
-        const vs = this.decode(hit.version) as { compose?: { include?: { system?: string; concept?: { code: string }[] }[] }; expansion?: { contains?: { system?: string; code?: string }[] } };
-        const codes: { system: string; code?: string }[] = [];
-        for (const include of vs.compose?.include ?? []) {
-          if (!include.system) continue;
-          if (include.concept?.length) codes.push(...include.concept.map((c) => ({ system: include.system!, code: c.code })));
-          else codes.push({ system: include.system });
-        }
-        for (const c of vs.expansion?.contains ?? []) if (c.system && c.code) codes.push({ system: c.system, code: c.code });
-        return codes;
+      valueSetById: async (id) => {
+        const version = await this.store.readCurrent('ValueSet', id);
+        return version && !version.deleted ? this.decode(version) : undefined;
       },
+      valueSetByUrl: (url, version) => byUrl('ValueSet', url, version),
+      codeSystemByUrl: (url) => byUrl('CodeSystem', url),
     };
   }
 
