@@ -29,5 +29,5 @@ export function historyBundle(
     }
     return e;
   });
-  return { resourceType: 'Bundle', type: 'history', total: page.total, link, ...(entry.length && { entry }) };
+  return { resourceType: 'Bundle', type: 'history', ...(page.total !== undefined && { total: page.total }), link, ...(entry.length && { entry }) };
 }

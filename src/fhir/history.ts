@@ -4,7 +4,8 @@ import { parseInstantLowerBound } from './instant.js';
 import { badRequest } from './outcome.js';
 import type { PageTokens } from './page-token.js';
 import { requireKnownType, requireValidId } from './resource-input.js';
-import type { VersionedResource } from './resource-service.js';
+import type { JsonResource } from './resource-input.js';
+import type { ReadCheck, VersionedResource } from './resource-service.js';
 
 /** History listings (instance, type, system): newest first, paged by signed cursors. */
 
@@ -13,11 +14,17 @@ export interface HistoryRequest {
   id?: string;
   /** Query parameters as received. */
   params: Record<string, string | undefined>;
+  /**
+   * For a caller whose view is checked record by record: the versions it may see. A record's
+   * earlier versions may have been another patient's, or readable before it was restricted.
+   */
+  canSee?: ReadCheck;
 }
 
 export interface HistoryPage {
   entries: VersionedResource[];
-  total: number;
+  /** Left out when versions are filtered for the caller: the store's count would include the hidden. */
+  total?: number;
   /** Parameters that reproduce this listing, for the self and first links. */
   queryParams: Record<string, string>;
   /** The _page token of the next page, if there is one. */
@@ -69,13 +76,13 @@ export class HistoryService {
     filter.notAfter = position.notAfter;
 
     const rows = await this.store.history({ ...filter, ...(position.after && { after: position.after }), limit: count + 1 });
-    const total = await this.store.countHistory(filter);
     const pageRows = rows.slice(0, count);
-    const page: HistoryPage = {
-      entries: pageRows.map((stored) => ({ stored, ...(stored.body !== undefined && { json: this.codec.decode(stored.body) }) })),
-      total,
-      queryParams,
-    };
+    const entries: VersionedResource[] = pageRows.map((stored) => ({ stored, ...(stored.body !== undefined && { json: this.codec.decode(stored.body) }) }));
+    const { canSee } = request;
+    // A deletion shows no content; it stays, as the record's own history the caller may see.
+    const visible = canSee ? entries.filter((e) => e.json === undefined || canSee(JSON.parse(e.json) as JsonResource)) : entries;
+    const page: HistoryPage = { entries: visible, queryParams };
+    if (!canSee) page.total = await this.store.countHistory(filter);
     const last = pageRows[pageRows.length - 1];
     if (rows.length > count && last) {
       const after: HistoryCursor = { lastUpdated: last.lastUpdated, resourceType: last.resourceType, id: last.id, versionId: last.versionId };

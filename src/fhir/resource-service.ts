@@ -172,6 +172,11 @@ export class ResourceService {
     const stored = await this.store.readVersion(resourceType, id, version);
     const result = stored && (await this.visible(stored, canSee));
     if (!result) throw notFound(`${resourceType}/${id} has no version ${version}`);
+    // A record the caller may not see now (restricted since, or moved to another patient) has no versions for it either.
+    if (canSee) {
+      const current = await this.store.readCurrent(resourceType, id);
+      if (!current || !(await this.visible(current, canSee))) throw notFound(`${resourceType}/${id} has no version ${version}`);
+    }
     if (result.stored.deleted) throw gone(`Version ${version} of ${resourceType}/${id} is a deletion`);
     return result;
   }

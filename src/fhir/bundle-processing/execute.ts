@@ -94,6 +94,7 @@ async function read(entry: BundleEntryRequest, services: EntryServices, caller: 
     }
     if (type !== undefined) requireKnownType(type);
     const page = await services.history.list({
+      ...(caller.canSee && { canSee: caller.canSee }),
       params: Object.fromEntries(HISTORY_PARAMS.map((name) => [name, new URLSearchParams(query).get(name) ?? undefined])),
       ...(type !== undefined && { resourceType: type }),
       ...(id !== undefined && { id }),

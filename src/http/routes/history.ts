@@ -40,6 +40,7 @@ export function historyRoutes(app: FastifyInstance, history: HistoryService, res
     await checkHistoryAllowed(request, resources, resourceType, id);
     const page = await history.list({
       params: historyParams(request),
+      ...(request.view.canSee && { canSee: request.view.canSee }),
       ...(resourceType !== undefined && { resourceType }),
       ...(id !== undefined && { id }),
     });
