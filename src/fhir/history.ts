@@ -3,8 +3,7 @@ import type { BodyCodec } from '../store/codec.js';
 import { parseInstantLowerBound } from './instant.js';
 import { badRequest } from './outcome.js';
 import type { PageTokens } from './page-token.js';
-import { requireKnownType, requireValidId } from './resource-input.js';
-import type { JsonResource } from './resource-input.js';
+import { requireKnownType, requireValidId, type JsonResource } from './resource-input.js';
 import type { ReadCheck, VersionedResource } from './resource-service.js';
 
 /** History listings (instance, type, system): newest first, paged by signed cursors. */
