@@ -1,5 +1,5 @@
 import type { Principal } from '../auth/principal.js';
-import { grantFor } from '../auth/scopes.js';
+import { grantFor, writesSomeType } from '../auth/scopes.js';
 import { FhirError, notFound } from '../fhir/outcome.js';
 
 /**
@@ -67,11 +67,7 @@ export function authorize(principal: Principal, interaction: Interaction, target
  */
 export function requireSomeWriteRight(principal: Principal): void {
   if (principal.kind === 'system') {
-    const writable = principal.scopes.some((scope) => {
-      const type = /^system\/(\*|[A-Z][A-Za-z]+)\./.exec(scope)?.[1];
-      return type !== undefined && grantFor([scope], type).write;
-    });
-    if (!writable) throw forbidden("This client's scopes allow writing no resource type");
+    if (!writesSomeType(principal.scopes)) throw forbidden("This client's scopes allow writing no resource type");
     return;
   }
   if (principal.kind === 'account') {

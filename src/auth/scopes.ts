@@ -38,6 +38,14 @@ export function grantFor(scopes: readonly string[], resourceType: string): Scope
   return grant;
 }
 
+/** Whether some scope lets the client write some resource type. */
+export function writesSomeType(scopes: readonly string[]): boolean {
+  return scopes.some((scope) => {
+    const m = SCOPE.exec(scope);
+    return m !== null && grantOf(m[2]!).write;
+  });
+}
+
 /** Is `requested` covered by one of `allowed`? (A client may ask for less than it holds.) */
 export function scopeAllowed(requested: string, allowed: readonly string[]): boolean {
   const m = SCOPE.exec(requested);

@@ -25,6 +25,13 @@ const days = (n: number, prefix = '') => filler(n, (i) => `${prefix}${1900 + Mat
 const post = (server: TestServer, query: string) =>
   server.request({ method: 'POST', url: `/fhir/${query.slice(0, query.indexOf('?'))}/_search`, headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: query.slice(query.indexOf('?') + 1) });
 
+/** The ids a GET search (`Type?query`) matches; it must answer 200. */
+async function matchedIds(server: TestServer, query: string): Promise<string[]> {
+  const res = await server.request({ method: 'GET', url: `/fhir/${query}` });
+  expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
+  return ids(res.json());
+}
+
 /** The answer is a 400 too-costly naming `parameter`. */
 async function refusedAsTooCostly(server: TestServer, query: string, parameter: string): Promise<string> {
   const res = await post(server, query);
@@ -128,11 +135,7 @@ describeEachStore('search :in on elements indexed without a system', (open) => {
   const server = useServer(open);
   const made: Record<string, string> = {};
   const named = (...names: string[]) => names.map((n) => made[n]).sort();
-  const search = async (query: string) => {
-    const res = await server.request({ method: 'GET', url: `/fhir/${query}` });
-    expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
-    return ids(res.json());
-  };
+  const search = (query: string) => matchedIds(server, query);
   const valueSet = async (id: string, include: Record<string, unknown>[]) => {
     const res = await server.request({ method: 'PUT', url: `/fhir/ValueSet/${id}`, headers: FHIR_JSON, payload: { resourceType: 'ValueSet', id, url: `http://terms.example/ValueSet/${id}`, status: 'active', compose: { include } } });
     expect(res.statusCode).toBe(201);
@@ -173,11 +176,7 @@ describeEachStore('search :in expands ValueSets', (open) => {
   const VS = 'http://terms.example/ValueSet';
   const made: Record<string, string> = {};
   const named = (...names: string[]) => names.map((n) => made[n]).sort();
-  const search = async (query: string) => {
-    const res = await server.request({ method: 'GET', url: `/fhir/${query}` });
-    expect(res.statusCode, res.body.slice(0, 500)).toBe(200);
-    return ids(res.json());
-  };
+  const search = (query: string) => matchedIds(server, query);
   const refused = async (query: string, status: number, code: string) => {
     const res = await server.request({ method: 'GET', url: `/fhir/${query}` });
     expect(res.statusCode, res.body.slice(0, 500)).toBe(status);
