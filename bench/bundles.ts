@@ -4,14 +4,14 @@ import { round } from './load.js';
 import { generatePatient } from './patients.js';
 import { RESOURCE_TYPES, buildResource, generatePopulation, type IdTable, type Population, type PopulationType } from './population.js';
 import { environment, envInt, target, type Scenario, type ScenarioReport } from './scenario.js';
-import { MB, withServer, type ServerProcess } from './server-process.js';
+import { MB, threadCpuSeconds, withServer, type ServerProcess } from './server-process.js';
 
 /**
  * Loading by transaction Bundles: a generated population (BENCH_BUNDLE_RESOURCES, default
  * 100,000) sent as patient bundles of about BENCH_BUNDLE_ENTRIES (500) entries, each patient with
  * its whole record and references between them as urn:uuid placeholders, BENCH_BUNDLE_CONCURRENCY
  * (2) at a time; then one 10,000-entry transaction and one 10,000-entry batch, for their time and
- * the server's memory. The ingest rate counts the directory (Organizations, Practitioners) and the
+ * the server's memory (BENCH_BUNDLE_LARGE=0 leaves those two out). The ingest rate counts the directory (Organizations, Practitioners) and the
  * patients' bundles; the bundles are built before the clock starts.
  */
 
@@ -137,8 +137,15 @@ export const bundles: Scenario = {
       };
       process.stdout.write(`   loading ${total.toLocaleString('en-US')} resources in ${groups.length} transactions ...`);
       const loadWindow = server.sampler.begin();
+      const threadsBefore = threadCpuSeconds(server.pid);
       const started = performance.now();
       await Promise.all(Array.from({ length: concurrency }, worker));
+      const threadsAfter = threadCpuSeconds(server.pid);
+      const bundled = created - (ids.Organization.length + ids.Practitioner.length);
+      // The server's CPU per resource loaded by the patients' bundles, by thread, busiest first.
+      const threadUsPerResource = Object.fromEntries(
+        [...threadsAfter].map(([name, seconds]) => [name, round(((seconds - (threadsBefore.get(name) ?? 0)) * 1e6) / bundled)] as const).sort((a, b) => b[1] - a[1]),
+      );
       const seconds = directorySeconds + (performance.now() - started) / 1000;
       const bundleLoad = loadWindow();
       // The directory's two transactions and the patients' bundles, as one load.
@@ -147,10 +154,12 @@ export const bundles: Scenario = {
         peakRssBytes: Math.max(directoryLoad.peakRssBytes, bundleLoad.peakRssBytes),
       };
       process.stdout.write(` ${Math.round(created / seconds)} resources/s\n`);
+      process.stdout.write(`   server CPU per resource by thread (us): ${Object.entries(threadUsPerResource).map(([name, us]) => `${name} ${us}`).join(', ')}\n`);
       server.assertAlive();
 
       const large: Record<string, { seconds: number; status: number; peakRssMB: number; entries: number }> = {};
-      for (const [i, type] of (['transaction', 'batch'] as const).entries()) {
+      const largeTypes = process.env.BENCH_BUNDLE_LARGE === '0' ? [] : (['transaction', 'batch'] as const);
+      for (const [i, type] of largeTypes.entries()) {
         let body: string | undefined = largeBundle(type, 1_000_000 + i * LARGE);
         const window = server.sampler.begin();
         const t0 = performance.now();
@@ -178,6 +187,7 @@ export const bundles: Scenario = {
           serverCpuCores: round(load.cpuCores, 2),
           peakRssDuringLoadMB: round(load.peakRssBytes / MB, 1),
           rssWhenReadyMB: round(server.readyRssBytes / MB, 1),
+          threadUsPerResource,
           large,
         },
         runs: [],

@@ -29,7 +29,8 @@ import { buildServer } from './server-process.js';
  * (600), BENCH_ACCESS_PROFILE_DIR (CPU profiles per principal), BENCH_ONLY for its runs
  * (read,patient,code,condition,sorted,name). About 15 minutes at the defaults; see access.ts.
  * bundles (`npm run bench -- bundles`): BENCH_BUNDLE_RESOURCES (100000), BENCH_BUNDLE_ENTRIES (500),
- * BENCH_BUNDLE_CONCURRENCY (2); then one 10,000-entry transaction and batch; see bundles.ts.
+ * BENCH_BUNDLE_CONCURRENCY (2); then one 10,000-entry transaction and batch (BENCH_BUNDLE_LARGE=0: not);
+ * see bundles.ts.
  * export (`npm run bench -- export`): BENCH_EXPORT_RESOURCES (100000); see export.ts.
  */
 
