@@ -2,6 +2,7 @@ import type { OperationDefinition, OperationDefinitionParameter } from 'fhir/r4.
 import { RESTRICTED_GRANT_MS } from '../access/model.js';
 import { ACCESS_KEY, ACCESS_KEY_LIMIT } from './access-keys.js';
 import { CARD_READING_MAX_AGE_SECONDS, CARD_READING_TYPE } from './card-readings.js';
+import { NOT_FOUND_LIMIT } from './care.js';
 import { IMPLICIT_CONSENT_TAG } from './consents.js';
 import { RESTRICTED_OTP, RESTRICTED_REQUEST_LIMIT, RESTRICTED_WRONG_LIMIT } from './restricted-access.js';
 import { EHEALTH, SYSTEMS } from './rules.js';
@@ -167,7 +168,8 @@ export const OPERATIONS: OperationSpec[] = [
     title: "Put a patient under this HCP's care, at a visit",
     description:
       "After verifying the patient's identity document at a visit, an HCProf account with clinical access records that the patient is under its HCP's care: an EpisodeOfCare (type under-care, status active, managingOrganization the account's HCP, period.start now, careManager the account). An active one is kept (200) rather than duplicated (201 when created). " +
-      'A document no active participant holds (unknown, pending activation or withdrawn) gets the same 404.',
+      'A document no active participant holds (unknown, pending activation or withdrawn) gets the same 404, audited as a refused lookup with the document\'s system and masked number. ' +
+      `After ${NOT_FOUND_LIMIT.max} such documents within ${minutes(NOT_FOUND_LIMIT.windowMs)} the account establishes no care (429, found or not) for ${minutes(NOT_FOUND_LIMIT.lockMs)}, so the register cannot be walked. The patient found is named in the audit trail and notified like any access.`,
     parameters: [
       input('identifier', 'Identifier', 1, '1', `The identity document as registered: system (e.g. ${SYSTEMS.identityDocument('hkic')}) and number`),
       output('patient', 'Reference', 1, '1', 'The patient'),
