@@ -42,7 +42,10 @@ const effective = input('effectiveDate', 'dateTime', 0, '1', 'When the change to
 const cardReading = (alternative: string) =>
   input('cardReading', 'string', 0, '1', `The reading of the patient's smart HKIC: a compact JWS (typ ${CARD_READING_TYPE}) signed by a card reader registered to the account's HCP, carrying identityDocument (system and value read from the chip), iat (at most ${CARD_READING_MAX_AGE_SECONDS} seconds old) and a jti used once (${alternative})`);
 /** What a reading that is no evidence gets, in the descriptions. */
-const READING_REFUSALS = "A number typed from the card is refused (400): it is printed on the card and proves nothing. A reading that is not a compact JWS of that type is 400; one not signed by a registered reader (asymmetric algorithms only), more than the allowed age old, dated in the future or used before is 422 (security); one from another HCP's reader is 403; a card that is not the patient's registered HKIC is 422 and counts as a wrong attempt.";
+const READING_REFUSALS =
+  "A number typed from the card is refused (400): it is printed on the card and proves nothing. A reading that is not a compact JWS of that type is 400; " +
+  `one not signed by a registered reader (asymmetric algorithms only), more than ${CARD_READING_MAX_AGE_SECONDS} seconds old, dated in the future or used before is 422 (security); ` +
+  "one from another HCP's reader is 403; a card that is not the patient's registered HKIC is 422 and counts as a wrong attempt.";
 
 export const OPERATIONS: OperationSpec[] = [
   {
