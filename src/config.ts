@@ -54,6 +54,8 @@ export interface ServerConfig {
     devKeyFile: string;
     /** The registered backend clients (SMART Backend Services). */
     clientsFile?: string;
+    /** The card readers whose smart HKIC readings are trusted, each registered to an HCP. */
+    cardReadersFile?: string;
     tokenLifetimeSeconds: number;
   };
 }
@@ -109,6 +111,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   if (env.AUTH_JWKS_URL) config.auth.jwksUrl = env.AUTH_JWKS_URL;
   if (env.AUTH_SIGNING_KEY_FILE) config.auth.signingKeyFile = env.AUTH_SIGNING_KEY_FILE;
   if (env.AUTH_CLIENTS_FILE) config.auth.clientsFile = env.AUTH_CLIENTS_FILE;
+  if (env.AUTH_CARD_READERS_FILE) config.auth.cardReadersFile = env.AUTH_CARD_READERS_FILE;
   if (env.BASE_URL) config.baseUrl = env.BASE_URL.replace(/\/+$/, '');
   if (env.MONGODB_URI) config.mongodbUri = env.MONGODB_URI;
   if (env.MONGODB_DATABASE) config.mongodbDatabase = env.MONGODB_DATABASE;

@@ -186,7 +186,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
 
   const records = new Records(resources, searches, codec);
   const sender = options.notificationSender ?? new LogSender(app.log);
-  const participation = new Participation(records, undefined, sender);
+  const participation = new Participation(records, undefined, sender, options.auth.cardReaders);
   const accessLog = new AccessLog(searches, codec, localBase);
   participation.handlers['Patient-access-log'] = (principal, id) => accessLog.forPatient(principal, id!);
   if (options.publicProviders) await participation.providers.ensurePublicProviders(options.baseUrl ?? 'http://localhost/fhir');

@@ -21,7 +21,8 @@ import { SHARABLE_TYPE_SYSTEM } from './records-of.js';
  *   HCP Organization as agents of their own (`agent=Practitioner/…`, `agent=Organization/…`) and
  *   the professional group as role (`agent-role=…/professional-group|medical-practitioner`);
  * - source.observer this server (BALP's separate destination agent would only repeat it);
- * - entity: each patient touched (`Patient/{id}`, type 1 person, role 1 patient: `patient=`),
+ * - entity: each patient touched (`Patient/{id}`, type 1 person, role 1 patient: `patient=`), or
+ *   the identity document looked up when no patient was found (what.identifier, number masked),
  *   the resource addressed (role 4 domain resource: `entity=`), the query of searches (role 24,
  *   base64 in entity.query), and one entity per sharable data type touched (type coded in
  *   `…/CodeSystem/sharable-type`: `entity-type=`);
@@ -168,6 +169,14 @@ export function auditEventOf(event: AccessEvent, options: AuditEventOptions): Au
       what: { reference: `Patient/${patient}` },
       type: { system: ENTITY_TYPE, code: '1' },
       role: { system: OBJECT_ROLE, code: '1' },
+    });
+  }
+  if (event.identityDocument) {
+    entity.push({
+      what: { identifier: { ...event.identityDocument } },
+      type: { system: ENTITY_TYPE, code: '1' },
+      role: { system: OBJECT_ROLE, code: '1' },
+      description: 'Identity document looked up (number masked); no active participant was found',
     });
   }
   if (event.resourceType && event.id && !(event.resourceType === 'Patient' && event.patients.includes(event.id))) {

@@ -37,6 +37,11 @@ export interface AccessEvent {
   clientAddress: string;
   /** Why it was refused, for 4xx answers. */
   refusal?: string;
+  /**
+   * An identity document looked up that no patient was found for ($establish-care): its system
+   * and the number masked, so a privacy officer sees probing without the trail holding numbers.
+   */
+  identityDocument?: { system: string; value: string };
 }
 
 /** Where access events go; recording must finish (durably) before the answer is sent. */

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { ServerConfig } from '../config.js';
+import { CardReaders, type CardReader } from '../participation/card-readings.js';
 import type { BackendClient } from './backend-services.js';
 import { loadOrCreateDevKey, readJwks, readSigningKey, type SigningKey } from './keys.js';
 import type { AuthSetup } from './setup.js';
@@ -7,6 +8,7 @@ import type { AuthSetup } from './setup.js';
 /** Reads keys and clients named by the configuration. */
 
 export const DEFAULT_CLIENTS_FILE = './data/clients.json';
+export const DEFAULT_CARD_READERS_FILE = './data/card-readers.json';
 
 function readClients(path: string): BackendClient[] {
   const clients = JSON.parse(readFileSync(path, 'utf8')) as BackendClient[];
@@ -15,6 +17,13 @@ function readClients(path: string): BackendClient[] {
     if (typeof c.clientId !== 'string' || !Array.isArray(c.jwks) || !Array.isArray(c.scopes)) throw new Error(`${path}: each client needs clientId, jwks and scopes`);
   }
   return clients;
+}
+
+/** `[{"readerId","organizationId","jwks":[public JWKs with kid]}]`: checked whole, or the server does not start. */
+export function readCardReaders(path: string): CardReaders {
+  const readers = JSON.parse(readFileSync(path, 'utf8')) as CardReader[];
+  if (!Array.isArray(readers)) throw new Error(`${path} must hold an array of card readers`);
+  return new CardReaders(readers, path);
 }
 
 export async function authFromConfig(config: ServerConfig): Promise<AuthSetup> {
@@ -28,6 +37,7 @@ export async function authFromConfig(config: ServerConfig): Promise<AuthSetup> {
   }
   const trusted = [...(signingKey ? [signingKey.publicJwk] : []), ...(auth.jwksFile ? readJwks(auth.jwksFile).keys : [])];
   const clientsFile = auth.clientsFile ?? (config.mode === 'development' && existsSync(DEFAULT_CLIENTS_FILE) ? DEFAULT_CLIENTS_FILE : undefined);
+  const cardReadersFile = auth.cardReadersFile ?? (config.mode === 'development' && existsSync(DEFAULT_CARD_READERS_FILE) ? DEFAULT_CARD_READERS_FILE : undefined);
   return {
     mode: config.mode,
     issuers: auth.issuers,
@@ -36,6 +46,7 @@ export async function authFromConfig(config: ServerConfig): Promise<AuthSetup> {
     ...(auth.jwksUrl && { remoteJwksUrl: auth.jwksUrl }),
     ...(signingKey && { signingKey }),
     clients: clientsFile ? readClients(clientsFile) : [],
+    cardReaders: cardReadersFile ? readCardReaders(cardReadersFile) : new CardReaders(),
     tokenLifetimeSeconds: auth.tokenLifetimeSeconds,
   };
 }

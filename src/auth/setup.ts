@@ -1,4 +1,5 @@
 import type { JWK } from 'jose';
+import type { CardReaders } from '../participation/card-readings.js';
 import type { BackendClient } from './backend-services.js';
 import type { SigningKey } from './keys.js';
 
@@ -16,5 +17,7 @@ export interface AuthSetup {
   /** Signs the access tokens of /auth/token; absent = that endpoint issues nothing. */
   signingKey?: SigningKey;
   clients: BackendClient[];
+  /** The card readers whose signed smart HKIC readings are trusted, each registered to one HCP; none when absent. */
+  cardReaders?: CardReaders;
   tokenLifetimeSeconds: number;
 }

@@ -16,7 +16,7 @@ declare module 'fastify' {
     /** What this request's principal may see and change; set before the handler runs. */
     view: AccessView;
     /** What the request touched, for the audit trail. */
-    touchedRecords: { patients: Set<string>; dataTypes: Set<SharableTypeCode>; restricted: boolean; refusal?: string };
+    touchedRecords: { patients: Set<string>; dataTypes: Set<SharableTypeCode>; restricted: boolean; refusal?: string; identityDocument?: AccessEvent['identityDocument'] };
   }
 }
 
@@ -89,6 +89,7 @@ export function installAccessRecording(scope: FastifyInstance, recording: Access
       ...(record.restricted && { restricted: true }),
       ...(record.restricted && reasons.length > 0 && { restrictedReason: reasons.join('; ') }),
       clientAddress: request.ip,
+      ...(record.identityDocument && { identityDocument: record.identityDocument }),
     };
     if (reply.statusCode >= 400 && typeof payload === 'string') {
       const diagnostics = /"diagnostics":"((?:[^"\\]|\\.)*)"/.exec(payload)?.[1];

@@ -6,6 +6,7 @@ import { forbidden } from '../access/rights.js';
 import { badRequest, notFound } from '../fhir/outcome.js';
 import { KeyedLock } from '../fhir/keyed-lock.js';
 import { ACCESS_KEY_LIMIT, type AccessKeyRegistry } from './access-keys.js';
+import type { CardReadingVerifier } from './card-readings.js';
 import { conflict, nowIso, refId, rule } from './checks.js';
 import type { OperationResult } from './patients.js';
 import type { Inputs } from './parameters.js';
@@ -18,7 +19,8 @@ import { readStatus } from './status.js';
 /**
  * Sharing consents: one Consent per patient per HCP (category `sharing`, the HCP as
  * provision.actor), given by the patient (eHealth App, voice response line) or recorded at the
- * HCP (smart HKIC, access key, signed form) or by the registration office (signed form);
+ * HCP (smart HKIC: a reading signed by the HCP's card reader, see card-readings.ts; access key;
+ * signed form) or by the registration office (signed form);
  * revoked by the patient at any time, with immediate effect. HA and DH hold consent from
  * joining: nothing is stored for them, and $consents shows them generated on the fly.
  */
@@ -84,6 +86,7 @@ export class ConsentRegistry {
   constructor(
     private readonly records: Records,
     private readonly accessKeys: AccessKeyRegistry,
+    private readonly cardReadings: CardReadingVerifier,
     private readonly clock: () => Date = () => new Date(),
   ) {
     this.wrongDocuments = new AttemptLimiter(ACCESS_KEY_LIMIT, clock);
@@ -95,6 +98,7 @@ export class ConsentRegistry {
     const method = codeParameter(inputs, 'method', METHODS);
     const accessKey = inputs.string('accessKey');
     const identityDocument = inputs.string('identityDocument');
+    const cardReading = inputs.string('cardReading');
 
     // Who may record it, and by which method.
     let by: keyof typeof METHODS_BY_PRINCIPAL;
@@ -110,13 +114,20 @@ export class ConsentRegistry {
       throw rule(`${who} by ${METHODS_BY_PRINCIPAL[by].join(', ')}; not by '${method}'`, ["Parameters.parameter('method')"]);
     }
     if (accessKey !== undefined && method !== 'access-key') throw badRequest("Parameter 'accessKey' applies to method access-key only", ["Parameters.parameter('accessKey')"]);
-    const needsDocument = method === 'smart-hkic' || (method === 'signed-form' && by === 'account');
-    if (identityDocument !== undefined && !needsDocument) throw badRequest("Parameter 'identityDocument' applies to methods smart-hkic and (at an HCP) signed-form only", ["Parameters.parameter('identityDocument')"]);
+    if (method === 'smart-hkic' && identityDocument !== undefined) {
+      throw badRequest("A number typed or keyed from the card is no evidence that the card was read; give 'cardReading', the reading signed by this HCP's card reader", ["Parameters.parameter('identityDocument')"]);
+    }
+    if (cardReading !== undefined && method !== 'smart-hkic') throw badRequest("Parameter 'cardReading' applies to method smart-hkic only", ["Parameters.parameter('cardReading')"]);
+    if (method === 'smart-hkic' && !cardReading) throw badRequest("Parameter 'cardReading' (the reading of the smart HKIC signed by this HCP's card reader) is required with method smart-hkic", ["Parameters.parameter('cardReading')"]);
+    const needsDocument = method === 'signed-form' && by === 'account';
+    if (identityDocument !== undefined && !needsDocument) throw badRequest("Parameter 'identityDocument' applies to method signed-form at an HCP only", ["Parameters.parameter('identityDocument')"]);
     if (method === 'access-key' && !accessKey) throw badRequest("Parameter 'accessKey' (the patient's 8-digit access key) is required with method access-key", ["Parameters.parameter('accessKey')"]);
     if (method === 'access-key' && !/^\d{8}$/.test(accessKey!.trim())) throw rule('An access key is 8 digits', ["Parameters.parameter('accessKey')"]);
     if (needsDocument && !identityDocument) {
-      throw badRequest(`Parameter 'identityDocument' (the number ${method === 'smart-hkic' ? 'read from the smart HKIC' : 'on the signed form, checked against the identity document'}) is required`, ["Parameters.parameter('identityDocument')"]);
+      throw badRequest("Parameter 'identityDocument' (the number on the signed form, checked against the identity document) is required", ["Parameters.parameter('identityDocument')"]);
     }
+    // Checked (and used up) before the patient is looked up: a reading that is no evidence gets the same answer for every patient.
+    const read = method === 'smart-hkic' && principal.kind === 'account' ? await this.cardReadings.verify(cardReading!, principal.organizationId, 'cardReading') : undefined;
 
     const now = this.clock();
     const patient = await this.activePatient(principal, id);
@@ -130,7 +141,8 @@ export class ConsentRegistry {
 
     // The evidence that the patient is the one consenting.
     if (method === 'access-key') this.accessKeys.redeem(id, accessKey!);
-    if (needsDocument) this.checkDocument(patient.resource, identityDocument!, method === 'smart-hkic' ? ['hkic'] : undefined);
+    if (read) this.checkDocument(patient.resource, read.value, { types: ['hkic'], system: read.system, parameter: 'cardReading' });
+    if (needsDocument) this.checkDocument(patient.resource, identityDocument!, { parameter: 'identityDocument' });
 
     const consentId = sharingConsentId(id, organizationId);
     return this.writing.run(consentId, async () => {
@@ -238,18 +250,19 @@ export class ConsentRegistry {
     return patient;
   }
 
-  private checkDocument(patient: Patient & { id: string }, seen: string, types: string[] | undefined): void {
-    const expression = ["Parameters.parameter('identityDocument')"];
+  /** `seen` is typed from a signed form (any document type), or read from a smart HKIC by a verified reader (`types` hkic, and its `system`). */
+  private checkDocument(patient: Patient & { id: string }, seen: string, { types, system, parameter }: { types?: string[]; system?: string; parameter: string }): void {
+    const expression = [`Parameters.parameter('${parameter}')`];
     const lockedUntil = this.wrongDocuments.lockedUntil(patient.id);
     if (lockedUntil) throw tooManyAttempts("Consent by identity document for this patient", lockedUntil);
     if (types && !identityDocumentsOf(patient).some((d) => types.includes(d.type.code))) {
       throw rule('The patient has no Hong Kong Identity Card on record; use another method', expression);
     }
-    if (documentMatches(patient, seen, types)) {
+    if (documentMatches(patient, seen, types, system)) {
       this.wrongDocuments.reset(patient.id);
       return;
     }
     this.wrongDocuments.record(patient.id);
-    throw rule("The identity document number does not match the patient's registered document", expression);
+    throw rule(`The identity document ${system ? 'read from the card' : 'number'} does not match the patient's registered document`, expression);
   }
 }

@@ -1,6 +1,8 @@
 import type { OperationDefinition, OperationDefinitionParameter } from 'fhir/r4.js';
 import { RESTRICTED_GRANT_MS } from '../access/model.js';
 import { ACCESS_KEY, ACCESS_KEY_LIMIT } from './access-keys.js';
+import { CARD_READING_MAX_AGE_SECONDS, CARD_READING_TYPE } from './card-readings.js';
+import { NOT_FOUND_LIMIT } from './care.js';
 import { IMPLICIT_CONSENT_TAG } from './consents.js';
 import { RESTRICTED_OTP, RESTRICTED_REQUEST_LIMIT, RESTRICTED_WRONG_LIMIT } from './restricted-access.js';
 import { EHEALTH, SYSTEMS } from './rules.js';
@@ -37,6 +39,13 @@ const input = (name: string, type: string, min: number, max: string, documentati
 const output = (name: string, type: string, min: number, max: string, documentation: string): OperationDefinitionParameter => ({ name, use: 'out', min, max, type, documentation });
 const reason = input('reason', 'string', 0, '1', 'Why, in words kept on the record');
 const effective = input('effectiveDate', 'dateTime', 0, '1', 'When the change took effect (not in the future); now when omitted');
+const cardReading = (alternative: string) =>
+  input('cardReading', 'string', 0, '1', `The reading of the patient's smart HKIC: a compact JWS (typ ${CARD_READING_TYPE}) signed by a card reader registered to the account's HCP, carrying identityDocument (system and value read from the chip), iat (at most ${CARD_READING_MAX_AGE_SECONDS} seconds old) and a jti used once (${alternative})`);
+/** What a reading that is no evidence gets, in the descriptions. */
+const READING_REFUSALS =
+  "A number typed from the card is refused (400): it is printed on the card and proves nothing. A reading that is not a compact JWS of that type is 400; " +
+  `one not signed by a registered reader (asymmetric algorithms only), more than ${CARD_READING_MAX_AGE_SECONDS} seconds old, dated in the future or used before is 422 (security); ` +
+  "one from another HCP's reader is 403; a card that is not the patient's registered HKIC is 422 and counts as a wrong attempt.";
 
 export const OPERATIONS: OperationSpec[] = [
   {
@@ -126,14 +135,16 @@ export const OPERATIONS: OperationSpec[] = [
     title: 'Give sharing consent to an HCP',
     description:
       "Records the patient's sharing consent to one HCP: a Consent (category sharing, status active, the HCP as provision.actor, performer, dateTime, option and method extensions). One per patient per HCP: giving again replaces it (new option and period). One-year consents end at the end of the Hong Kong day a year on. " +
-      "Who and how: the patient or their SDM by ehealth-app or voice-response; an account of that HCP by smart-hkic (identityDocument: the HKIC number read from the card), access-key (accessKey: the patient's key) or signed-form (identityDocument: the number on the form, checked against the document); the registration office by signed-form. " +
-      `The patient must be active and the HCP active; HA and DH hold consent from joining and are refused (422). Wrong keys or document numbers count towards a lock (${ACCESS_KEY_LIMIT.max} within ${minutes(ACCESS_KEY_LIMIT.windowMs)}: 429 for ${minutes(ACCESS_KEY_LIMIT.lockMs)}).`,
+      "Who and how: the patient or their SDM by ehealth-app or voice-response; an account of that HCP by smart-hkic (cardReading: the card read by the HCP's card reader), access-key (accessKey: the patient's key) or signed-form (identityDocument: the number on the form, checked against the document); the registration office by signed-form. " +
+      `${READING_REFUSALS} ` +
+      `The patient must be active and the HCP active; HA and DH hold consent from joining and are refused (422). Wrong keys, cards or document numbers count towards a lock (${ACCESS_KEY_LIMIT.max} within ${minutes(ACCESS_KEY_LIMIT.windowMs)}: 429 for ${minutes(ACCESS_KEY_LIMIT.lockMs)}).`,
     parameters: [
       input('organization', 'Reference', 1, '1', 'The HCP: Organization/id'),
       input('option', 'code', 1, '1', "'indefinite' or 'one-year'"),
       input('method', 'code', 1, '1', "'smart-hkic', 'ehealth-app', 'access-key', 'voice-response' or 'signed-form'"),
       input('accessKey', 'string', 0, '1', 'The 8-digit access key the patient generated (method access-key)'),
-      input('identityDocument', 'string', 0, '1', "The identity document number read from the smart HKIC (method smart-hkic) or on the signed form (method signed-form at an HCP); must match the registered one"),
+      cardReading('method smart-hkic'),
+      input('identityDocument', 'string', 0, '1', 'The identity document number on the signed form (method signed-form at an HCP); must match the registered one'),
       output('return', 'Consent', 1, '1', 'The sharing consent (201 when first given, 200 when it replaced an earlier one)'),
     ],
   },
@@ -160,7 +171,8 @@ export const OPERATIONS: OperationSpec[] = [
     title: "Put a patient under this HCP's care, at a visit",
     description:
       "After verifying the patient's identity document at a visit, an HCProf account with clinical access records that the patient is under its HCP's care: an EpisodeOfCare (type under-care, status active, managingOrganization the account's HCP, period.start now, careManager the account). An active one is kept (200) rather than duplicated (201 when created). " +
-      'A document no active participant holds (unknown, pending activation or withdrawn) gets the same 404.',
+      'A document no active participant holds (unknown, pending activation or withdrawn) gets the same 404, audited as a refused lookup with the document\'s system and masked number. ' +
+      `After ${NOT_FOUND_LIMIT.max} such documents within ${minutes(NOT_FOUND_LIMIT.windowMs)} the account establishes no care (429, found or not) for ${minutes(NOT_FOUND_LIMIT.lockMs)}, so the register cannot be walked. The patient found is named in the audit trail and notified like any access.`,
     parameters: [
       input('identifier', 'Identifier', 1, '1', `The identity document as registered: system (e.g. ${SYSTEMS.identityDocument('hkic')}) and number`),
       output('patient', 'Reference', 1, '1', 'The patient'),
@@ -185,12 +197,12 @@ export const OPERATIONS: OperationSpec[] = [
     id: 'Patient-grant-restricted-access', code: 'grant-restricted-access', resource: 'Patient', level: 'instance', method: 'POST',
     title: "Record the patient's additional consent to see restricted records",
     description:
-      `The account that asked gives the one-time password the patient read out (otp; the reason must be the one sent) or the HKIC number read from the patient's smart HKIC (identityDocument). Creates a Consent (category restricted-access, status active, provision.actor PractitionerRole/{account}, period now to ${RESTRICTED_GRANT_MS / 3_600_000} hours on, reason and method extensions). ` +
+      `The account that asked gives the one-time password the patient read out (otp; the reason must be the one sent) or the reading of the patient's smart HKIC by the HCP's card reader (cardReading). ${READING_REFUSALS} Creates a Consent (category restricted-access, status active, provision.actor PractitionerRole/{account}, period now to ${RESTRICTED_GRANT_MS / 3_600_000} hours on, reason and method extensions). ` +
       `Passwords are single use; ${RESTRICTED_WRONG_LIMIT.max} wrong attempts lock additional consent for the patient and account for ${minutes(RESTRICTED_WRONG_LIMIT.lockMs)} (429). Same patients, HCPs and refusals as $request-restricted-access.`,
     parameters: [
       input('reason', 'string', 1, '1', 'Why the professional needs the restricted records'),
-      input('otp', 'string', 0, '1', 'The one-time password the patient received (or identityDocument)'),
-      input('identityDocument', 'string', 0, '1', "The HKIC number read from the patient's smart HKIC (or otp)"),
+      input('otp', 'string', 0, '1', 'The one-time password the patient received (or cardReading)'),
+      cardReading('or otp'),
       output('return', 'Consent', 1, '1', 'The restricted-access grant'),
     ],
   },

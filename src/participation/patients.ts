@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import type { Identifier, Parameters, Patient, RelatedPerson, Resource } from 'fhir/r4.js';
 import type { Principal } from '../auth/principal.js';
 import { KeyedLock } from '../fhir/keyed-lock.js';
-import { notFound } from '../fhir/outcome.js';
+import { FhirError, notFound } from '../fhir/outcome.js';
 import { checkResource } from '../fhir/resource-input.js';
 import { conflict, effectiveDate, nowIso, requireActor, rule } from './checks.js';
 import { identityDocumentProblems } from './guard.js';
@@ -18,10 +18,31 @@ import { readStatus, withStatus } from './status.js';
  * withdrawal. Withdrawal keeps every record; it only stops sharing.
  */
 
+/**
+ * What an operation tells the audit trail beyond its URL: the patients a type-level operation
+ * found (an instance operation on a Patient names its patient by the URL), or the identity
+ * document it looked up in vain (the number masked).
+ */
+export interface OperationAudit {
+  patients?: string[];
+  identityDocument?: { system: string; value: string };
+}
+
 export interface OperationResult {
   status: number;
   body: Parameters | Resource;
   location?: string;
+  audit?: OperationAudit;
+}
+
+/** A refusal that also tells the audit trail what the operation looked at. */
+export class AuditedRefusal extends FhirError {
+  constructor(
+    error: FhirError,
+    readonly audit: OperationAudit,
+  ) {
+    super(error.status, error.outcome.issue);
+  }
 }
 
 type Doc = { identifier: Identifier; type: IdentityDocumentType; index: number };

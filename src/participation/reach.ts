@@ -33,9 +33,14 @@ export function normaliseDocumentNumber(type: IdentityDocumentType, value: strin
   return type.checkDigit === 'hkic' ? (normaliseHkic(trimmed) ?? trimmed.toUpperCase()) : trimmed.toUpperCase();
 }
 
-/** Whether a number read from a document matches one of the patient's current documents (of the given type codes, when given). */
-export function documentMatches(patient: Patient, seen: string, types?: string[]): boolean {
-  return identityDocumentsOf(patient).some((doc) => (!types || types.includes(doc.type.code)) && doc.value === normaliseDocumentNumber(doc.type, seen));
+/**
+ * Whether a number read from a document matches one of the patient's current documents (of the
+ * given type codes, and of the given system, when given).
+ */
+export function documentMatches(patient: Patient, seen: string, types?: string[], system?: string): boolean {
+  return identityDocumentsOf(patient).some(
+    (doc) => (!types || types.includes(doc.type.code)) && (system === undefined || doc.system === system) && doc.value === normaliseDocumentNumber(doc.type, seen),
+  );
 }
 
 /** HA and DH: public providers, which hold sharing consent from joining and are outside restricted control. */

@@ -4,6 +4,7 @@ import { contactOf } from '../access/contact.js';
 import type { NotificationSender } from '../access/events.js';
 import { ACCESS_SYSTEMS, RESTRICTED_ACCESS, RESTRICTED_GRANT_MS, type AdditionalConsentMethod, type RestrictedAccessGrant } from '../access/model.js';
 import { badRequest, FhirError, notFound } from '../fhir/outcome.js';
+import type { CardReadingVerifier } from './card-readings.js';
 import { requireClinicalAccount } from './care.js';
 import { nowIso, rule } from './checks.js';
 import { consentScope, optIn, recipientRole } from './consents.js';
@@ -17,13 +18,14 @@ import { AttemptLimiter, minutes, OneTimeCodes, tooManyAttempts } from './secret
  * Restricted control: records labelled restricted stay hidden from a community HCP's
  * professional until the professional gives a reason and the patient gives additional consent
  * for that access, by reading out a one-time password sent to them ($request-restricted-access,
- * then $grant-restricted-access with `otp`) or with their smart HKIC (`identityDocument`). The
+ * then $grant-restricted-access with `otp`) or with their smart HKIC (`cardReading`, signed by a
+ * card reader of the HCP: see card-readings.ts; a typed number is no evidence). The
  * grant is a Consent (category restricted-access) for the one account, lasting
  * RESTRICTED_GRANT_MS. HA and DH are outside restricted control.
  */
 
 export const RESTRICTED_OTP = { digits: 6, ttlMs: 5 * 60_000 } as const;
-/** Wrong passwords (or HKIC numbers) per patient and account. */
+/** Wrong passwords (or cards read) per patient and account. */
 export const RESTRICTED_WRONG_LIMIT = { max: 5, windowMs: 15 * 60_000, lockMs: 15 * 60_000 } as const;
 /** Passwords sent per patient and account: no flood of messages to a patient. */
 export const RESTRICTED_REQUEST_LIMIT = { max: 5, windowMs: 15 * 60_000, lockMs: 15 * 60_000 } as const;
@@ -48,6 +50,7 @@ export class RestrictedAccessRegistry {
 
   constructor(
     private readonly records: Records,
+    private readonly cardReadings: CardReadingVerifier,
     private readonly sender: NotificationSender = discardingSender,
     private readonly clock: () => Date = () => new Date(),
   ) {
@@ -88,9 +91,12 @@ export class RestrictedAccessRegistry {
     const account = requireClinicalAccount(principal, 'is granted access to restricted records');
     const reason = reasonParameter(inputs);
     const otp = inputs.string('otp');
-    const identityDocument = inputs.string('identityDocument');
-    if ((otp === undefined) === (identityDocument === undefined)) {
-      throw badRequest("Give either 'otp' (the one-time password the patient received) or 'identityDocument' (the HKIC number read from the patient's smart HKIC)", ["Parameters.parameter('otp')", "Parameters.parameter('identityDocument')"]);
+    const cardReading = inputs.string('cardReading');
+    if (inputs.string('identityDocument') !== undefined) {
+      throw badRequest("A number typed or keyed from the card is no evidence of the patient's consent; give 'cardReading', the reading of the smart HKIC signed by this HCP's card reader, or 'otp'", ["Parameters.parameter('identityDocument')"]);
+    }
+    if ((otp === undefined) === (cardReading === undefined)) {
+      throw badRequest("Give either 'otp' (the one-time password the patient received) or 'cardReading' (the reading of the patient's smart HKIC signed by this HCP's card reader)", ["Parameters.parameter('otp')", "Parameters.parameter('cardReading')"]);
     }
     const { patient } = await this.reach(account, id, baseUrl);
     const key = `${id}|${account.accountId}`;
@@ -109,9 +115,10 @@ export class RestrictedAccessRegistry {
       if (!this.passwords.redeem(key, otp)) this.wrongAttempt(key, 'The one-time password is wrong, expired or already used', expression);
     } else {
       method = 'smart-hkic';
-      const expression = ["Parameters.parameter('identityDocument')"];
+      const expression = ["Parameters.parameter('cardReading')"];
+      const read = await this.cardReadings.verify(cardReading!, account.organizationId, 'cardReading');
       if (!identityDocumentsOf(patient).some((d) => d.type.code === 'hkic')) throw rule('The patient has no Hong Kong Identity Card on record; use a one-time password', expression);
-      if (!documentMatches(patient, identityDocument!, ['hkic'])) this.wrongAttempt(key, "The HKIC number read does not match the patient's registered HKIC", expression);
+      if (!documentMatches(patient, read.value, ['hkic'], read.system)) this.wrongAttempt(key, "The card read is not the patient's registered HKIC", expression);
     }
     this.wrong.reset(key);
 

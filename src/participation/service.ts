@@ -1,6 +1,7 @@
 import type { Principal } from '../auth/principal.js';
 import type { NotificationSender } from '../access/events.js';
 import { AccessKeyRegistry } from './access-keys.js';
+import { CardReaders, CardReadingVerifier } from './card-readings.js';
 import { CareRegistry } from './care.js';
 import { ConsentRegistry } from './consents.js';
 import type { Inputs } from './parameters.js';
@@ -27,16 +28,18 @@ export class Participation {
 
   /**
    * `sender` delivers the one-time passwords of restricted access to patients; without one they
-   * go nowhere (the composition root passes the real sender).
+   * go nowhere (the composition root passes the real sender). `cardReaders` are the card readers
+   * whose smart HKIC readings are evidence for consent and restricted access (none: no reading is).
    */
-  constructor(records: Records, clock: () => Date = () => new Date(), sender: NotificationSender = discardingSender) {
+  constructor(records: Records, clock: () => Date = () => new Date(), sender: NotificationSender = discardingSender, cardReaders: CardReaders = new CardReaders()) {
+    const cardReadings = new CardReadingVerifier(cardReaders, clock);
     this.patients = new PatientRegistry(records, clock);
     this.providers = new ProviderRegistry(records, clock);
     this.professionals = new ProfessionalRegistry(records, clock);
     this.accessKeys = new AccessKeyRegistry(records, clock);
-    this.consents = new ConsentRegistry(records, this.accessKeys, clock);
+    this.consents = new ConsentRegistry(records, this.accessKeys, cardReadings, clock);
     this.care = new CareRegistry(records, clock);
-    this.restrictedAccess = new RestrictedAccessRegistry(records, sender, clock);
+    this.restrictedAccess = new RestrictedAccessRegistry(records, cardReadings, sender, clock);
     const instance = (fn: (p: Principal, id: string, i: Inputs, b: string) => Promise<OperationResult>): Invoke => (p, id, i, b) => fn(p, id!, i, b);
     this.handlers = {
       'Patient-register': (p, _id, i, b) => this.patients.register(p, i, b),

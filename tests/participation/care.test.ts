@@ -3,10 +3,12 @@ import type { Bundle, Consent, EpisodeOfCare, ParametersParameter } from 'fhir/r
 import { afterEach, beforeEach, expect, it, vi, type MockInstance } from 'vitest';
 import type { PatientMessage } from '../../src/access/events.js';
 import { ACCESS_SYSTEMS, inForce, RESTRICTED_GRANT_MS } from '../../src/access/model.js';
+import { CardReaders } from '../../src/participation/card-readings.js';
 import { discardingSender } from '../../src/participation/restricted-access.js';
 import { outcomeOf, useServer, type TestServer } from '../http/harness.js';
 import { describeEachStore } from '../store/stores.js';
 import { advanceClock, clerkAt, clinicianAt, extensionValue, HKIC, MINUTE, registerPatient, setClock, type Clinician, type TestPatient } from './access-fixtures.js';
+import { cardReader, withReading, type TestCardReader } from './card-reader-fixture.js';
 import { account, expectOutcome, operation, registerHcp, registrationOffice, systemClient, userAdministratorOf, type Headers } from './fixtures.js';
 
 /** Care relationships ($establish-care, $end-care) and restricted-access grants. */
@@ -142,7 +144,8 @@ describeEachStore('care relationships', (open) => {
 });
 
 describeEachStore('restricted access', (open) => {
-  const server = useServer(open, { publicProviders: true, notificationSender: discardingSender, recorders: [] }); // only the passwords reach the sender
+  const readers = new CardReaders();
+  const server = useServer(open, { publicProviders: true, notificationSender: discardingSender, recorders: [] }, { cardReaders: readers }); // only the passwords reach the sender
   let sent: MockInstance<(message: PatientMessage) => Promise<void>>;
   beforeEach(() => {
     sent = vi.spyOn(discardingSender, 'send');
@@ -161,15 +164,16 @@ describeEachStore('restricted access', (open) => {
   const lastPassword = () => /password: (\d{6})/.exec(sent.mock.calls.at(-1)![0].text)![1]!;
   const wrongPassword = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
 
-  /** A community HCP with a clinician, and a patient who consented to it and is under its care. */
-  async function reachablePatient(options: Parameters<typeof registerPatient>[1] = {}): Promise<{ hcpId: string; doctor: Clinician; patient: TestPatient }> {
+  /** A community HCP with a clinician and a card reader, and a patient who consented to it and is under its care. */
+  async function reachablePatient(options: Parameters<typeof registerPatient>[1] = {}): Promise<{ hcpId: string; doctor: Clinician; reader: TestCardReader; patient: TestPatient }> {
     const hcp = await registerHcp(server);
     const doctor = await clinicianAt(server, hcp.id);
+    const reader = await cardReader(readers, hcp.id);
     const patient = await registerPatient(server, options);
     const consent = await operation(server, `/fhir/Patient/${patient.id}/$give-consent`, [{ name: 'organization', valueReference: { reference: `Organization/${hcp.id}` } }, { name: 'option', valueCode: 'indefinite' }, { name: 'method', valueCode: 'ehealth-app' }], patient.headers);
     expect(consent.statusCode, consent.body).toBe(201);
     expect((await establish(server, patient.hkic, doctor.headers)).statusCode).toBe(201);
-    return { hcpId: hcp.id, doctor, patient };
+    return { hcpId: hcp.id, doctor, reader, patient };
   }
 
   it('sends the patient a one-time password; the patient reading it out grants this account two hours, once', async () => {
@@ -207,12 +211,13 @@ describeEachStore('restricted access', (open) => {
     expect(outcomeOf(reused).expressions).toEqual(["Parameters.parameter('otp')"]);
   });
 
-  it('with the smart HKIC instead: the number read must match', async () => {
-    const { doctor, patient } = await reachablePatient();
-    const wrong = await grant(patient.id, doctor.headers, [{ name: 'identityDocument', valueString: 'A123456(3)' }]);
-    expectOutcome(wrong, 422, 'business-rule', /does not match/);
-    expect(outcomeOf(wrong).expressions).toEqual(["Parameters.parameter('identityDocument')"]);
-    const ok = await grant(patient.id, doctor.headers, [{ name: 'identityDocument', valueString: patient.hkic }]);
+  it('with the smart HKIC instead: the HCP\'s card reader must have read the patient\'s card', async () => {
+    const { doctor, reader, patient } = await reachablePatient();
+    const wrong = await grant(patient.id, doctor.headers, withReading(await reader.read('A123456(3)')));
+    expectOutcome(wrong, 422, 'business-rule', /not the patient's registered HKIC/);
+    expect(outcomeOf(wrong).expressions).toEqual(["Parameters.parameter('cardReading')"]);
+    expectOutcome(await grant(patient.id, doctor.headers, [{ name: 'identityDocument', valueString: patient.hkic }]), 400, 'invalid', /cardReading/);
+    const ok = await grant(patient.id, doctor.headers, withReading(await reader.read(patient.hkic)));
     expect(ok.statusCode, ok.body).toBe(201);
     expect(extensionValue(ok.json(), ACCESS_SYSTEMS.consentMethod)).toBe('smart-hkic');
     expect(sent).not.toHaveBeenCalled();
@@ -234,14 +239,14 @@ describeEachStore('restricted access', (open) => {
 
   it('five wrong passwords lock additional consent for the patient and account (429) for fifteen minutes', async () => {
     setClock(Date.now());
-    const { doctor, patient } = await reachablePatient();
+    const { doctor, reader, patient } = await reachablePatient();
     await request(patient.id, doctor.headers);
     const code = lastPassword();
     for (let i = 1; i <= 5; i++) {
       expectOutcome(await grant(patient.id, doctor.headers, otp(wrongPassword(code))), 422, 'business-rule', i === 5 ? /locked for 15 minutes/ : /wrong/);
     }
     expectOutcome(await grant(patient.id, doctor.headers, otp(code)), 429, 'throttled');
-    expectOutcome(await grant(patient.id, doctor.headers, [{ name: 'identityDocument', valueString: patient.hkic }]), 429, 'throttled');
+    expectOutcome(await grant(patient.id, doctor.headers, withReading(await reader.read(patient.hkic))), 429, 'throttled');
     advanceClock(15 * MINUTE + 1000);
     const headers = await account(doctor.roleId);
     // The password outstanding at the lock is gone; a new one works.
@@ -258,7 +263,7 @@ describeEachStore('restricted access', (open) => {
   });
 
   it('a patient the HCP cannot reach is not known (404, like an unknown id): no consent, no care, withdrawn', async () => {
-    const { hcpId, doctor, patient } = await reachablePatient();
+    const { hcpId, doctor, reader, patient } = await reachablePatient();
     const unknown = await request('not-there', doctor.headers);
     expectOutcome(unknown, 404, 'not-found');
     const notKnown = (id: string) => `Patient/${id} is not known`;
@@ -267,7 +272,7 @@ describeEachStore('restricted access', (open) => {
     const noConsent = await registerPatient(server);
     expect((await establish(server, noConsent.hkic, doctor.headers)).statusCode).toBe(201);
     expect(outcomeOf(await request(noConsent.id, doctor.headers)).text).toBe(notKnown(noConsent.id));
-    expect(outcomeOf(await grant(noConsent.id, doctor.headers, [{ name: 'identityDocument', valueString: noConsent.hkic }])).text).toBe(notKnown(noConsent.id));
+    expect(outcomeOf(await grant(noConsent.id, doctor.headers, withReading(await reader.read(noConsent.hkic)))).text).toBe(notKnown(noConsent.id));
 
     const noCare = await registerPatient(server);
     await operation(server, `/fhir/Patient/${noCare.id}/$give-consent`, [{ name: 'organization', valueReference: { reference: `Organization/${hcpId}` } }, { name: 'option', valueCode: 'indefinite' }, { name: 'method', valueCode: 'ehealth-app' }], noCare.headers);
@@ -287,7 +292,7 @@ describeEachStore('restricted access', (open) => {
     const haDoctor = await clinicianAt(server, 'ha');
     expect((await establish(server, patient.hkic, haDoctor.headers)).statusCode).toBe(201);
     expectOutcome(await request(patient.id, haDoctor.headers), 422, 'business-rule', /community/);
-    expectOutcome(await grant(patient.id, haDoctor.headers, [{ name: 'identityDocument', valueString: patient.hkic }]), 422, 'business-rule', /community/);
+    expectOutcome(await grant(patient.id, haDoctor.headers, withReading(await (await cardReader(readers, 'ha')).read(patient.hkic))), 422, 'business-rule', /community/);
 
     const { hcpId, doctor, patient: reachable } = await reachablePatient();
     expectOutcome(await request(reachable.id, reachable.headers), 403, 'forbidden');
@@ -299,7 +304,7 @@ describeEachStore('restricted access', (open) => {
       expect(outcomeOf(res).expressions).toEqual(["Parameters.parameter('reason')"]);
     }
     const neither = await grant(reachable.id, doctor.headers, []);
-    expectOutcome(neither, 400, 'invalid', /otp.*identityDocument/);
+    expectOutcome(neither, 400, 'invalid', /otp.*cardReading/);
     expectOutcome(await grant(reachable.id, doctor.headers, otp('12345')), 422, 'business-rule', /6 digits/);
 
     const silent = await reachablePatient({ telecom: [] });

@@ -2,11 +2,13 @@ import type { LightMyRequestResponse } from 'fastify';
 import type { Bundle, Consent, ParametersParameter } from 'fhir/r4.js';
 import { afterEach, expect, it, vi } from 'vitest';
 import { ACCESS_SYSTEMS, inForce } from '../../src/access/model.js';
+import { CardReaders } from '../../src/participation/card-readings.js';
 import { IMPLICIT_CONSENT_TAG, oneYearEnd, sharingConsentId } from '../../src/participation/consents.js';
 import { endOfDay, territoryDate } from '../../src/participation/rules.js';
 import { FHIR_JSON, outcomeOf, useServer, type TestServer } from '../http/harness.js';
 import { describeEachStore } from '../store/stores.js';
 import { advanceClock, clinicianAt, extensionValue, MINUTE, registerPatient, setClock, type TestPatient } from './access-fixtures.js';
+import { cardReader, withReading } from './card-reader-fixture.js';
 import { account, expectOutcome, operation, patient as patientToken, registerHcp, registrationOffice, systemClient, transition, type Headers } from './fixtures.js';
 
 /** Sharing consents: access keys, giving, replacing, revoking and listing them. */
@@ -44,7 +46,8 @@ async function inForceFor(server: TestServer, organizationId: string, patientId:
 }
 
 describeEachStore('sharing consents', (open) => {
-  const server = useServer(open, { publicProviders: true });
+  const readers = new CardReaders();
+  const server = useServer(open, { publicProviders: true }, { cardReaders: readers });
   afterEach(() => {
     vi.useRealTimers();
   });
@@ -181,18 +184,22 @@ describeEachStore('sharing consents', (open) => {
     expect(await inForceFor(server, hcp.id, patient.id)).toHaveLength(1);
   });
 
-  it('smart HKIC and signed forms at the HCP need the matching document; the registration office records signed forms; an SDM gives consent for a child', async () => {
+  it('smart HKIC needs the HCP\'s reading of the matching card, signed forms at the HCP the matching number; the registration office records signed forms; an SDM gives consent for a child', async () => {
     const hcp = await registerHcp(server);
     const doctor = await clinicianAt(server, hcp.id);
+    const reader = await cardReader(readers, hcp.id);
     const patient = await registerPatient(server);
-    const wrong = await give(server, patient.id, hcp.id, 'smart-hkic', doctor.headers, withDocument('A123456(3)'));
+    const wrong = await give(server, patient.id, hcp.id, 'smart-hkic', doctor.headers, withReading(await reader.read('A123456(3)')));
     expectOutcome(wrong, 422, 'business-rule', /does not match/);
-    expect(outcomeOf(wrong).expressions).toEqual(["Parameters.parameter('identityDocument')"]);
-    expectOutcome(await give(server, patient.id, hcp.id, 'smart-hkic', doctor.headers), 400, 'invalid', /identityDocument/);
+    expect(outcomeOf(wrong).expressions).toEqual(["Parameters.parameter('cardReading')"]);
+    expectOutcome(await give(server, patient.id, hcp.id, 'smart-hkic', doctor.headers), 400, 'invalid', /cardReading/);
     const spelled = patient.hkic.replace(/[()]/g, '').toLowerCase();
-    const ok = await give(server, patient.id, hcp.id, 'smart-hkic', doctor.headers, withDocument(spelled));
+    const ok = await give(server, patient.id, hcp.id, 'smart-hkic', doctor.headers, withReading(await reader.read(spelled)));
     expect(ok.statusCode, ok.body).toBe(201);
     expect(extensionValue(ok.json(), ACCESS_SYSTEMS.consentMethod)).toBe('smart-hkic');
+    const wrongForm = await give(server, patient.id, hcp.id, 'signed-form', doctor.headers, withDocument('A123456(3)'));
+    expectOutcome(wrongForm, 422, 'business-rule', /does not match/);
+    expect(outcomeOf(wrongForm).expressions).toEqual(["Parameters.parameter('identityDocument')"]);
     expect((await give(server, patient.id, hcp.id, 'signed-form', doctor.headers, withDocument(patient.hkic))).statusCode).toBe(200);
 
     const other = await registerHcp(server);
@@ -216,7 +223,7 @@ describeEachStore('sharing consents', (open) => {
     expectOutcome(await give(server, patient.id, hcp.id, 'ehealth-app', other.headers), 403, 'forbidden');
     expectOutcome(await give(server, patient.id, hcp.id, 'ehealth-app', await systemClient()), 403, 'forbidden');
 
-    const byMethod = await give(server, patient.id, hcp.id, 'smart-hkic', patient.headers, withDocument(patient.hkic));
+    const byMethod = await give(server, patient.id, hcp.id, 'smart-hkic', patient.headers);
     expectOutcome(byMethod, 422, 'business-rule', /ehealth-app, voice-response/);
     expect(outcomeOf(byMethod).expressions).toEqual(["Parameters.parameter('method')"]);
     expectOutcome(await give(server, patient.id, hcp.id, 'ehealth-app', doctor.headers), 422, 'business-rule');
@@ -246,7 +253,7 @@ describeEachStore('sharing consents', (open) => {
     const pending = await registerPatient(server, { state: 'pending' });
     expectOutcome(await give(server, pending.id, hcp.id, 'ehealth-app', pending.headers), 409, 'business-rule', /pending-activation/);
     // An account learns nothing about a record that is not active.
-    expectOutcome(await give(server, pending.id, hcp.id, 'smart-hkic', doctor.headers, withDocument(pending.hkic)), 404, 'not-found');
+    expectOutcome(await give(server, pending.id, hcp.id, 'signed-form', doctor.headers, withDocument(pending.hkic)), 404, 'not-found');
     const withdrawn = await registerPatient(server, { state: 'withdrawn' });
     expectOutcome(await give(server, withdrawn.id, hcp.id, 'ehealth-app', withdrawn.headers), 409, 'business-rule', /withdrawn/);
 
@@ -322,7 +329,7 @@ describeEachStore('sharing consents', (open) => {
     expect(patientOps).toEqual(expect.arrayContaining(['generate-access-key', 'give-consent', 'revoke-consent', 'consents', 'establish-care', 'request-restricted-access', 'grant-restricted-access']));
     const definition = await server.request({ method: 'GET', url: '/fhir/OperationDefinition/Patient-give-consent', headers: { authorization: '' } });
     expect(definition.statusCode).toBe(200);
-    expect(definition.json().parameter.map((p: { name: string }) => p.name)).toEqual(['organization', 'option', 'method', 'accessKey', 'identityDocument', 'return']);
+    expect(definition.json().parameter.map((p: { name: string }) => p.name)).toEqual(['organization', 'option', 'method', 'accessKey', 'cardReading', 'identityDocument', 'return']);
   });
 });
 
