@@ -1,7 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import { indexResource } from '../fhir/search/indexer.js';
 import type { BodyCodec } from '../store/codec.js';
-import type { ResourceStore, SearchCriterion, SearchCursor, SearchQuery } from '../store/port.js';
+import type { HistoryQuery, ResourceStore, SearchCriterion, SearchCursor, SearchQuery } from '../store/port.js';
 import { sequenceOfId } from './audit-chain.js';
 
 /**
@@ -173,6 +173,8 @@ export interface AuditIndexProgress {
  * chain or `_has`, or system-wide; a read of one; their history or the system's) first waits
  * until every event recorded so far is indexed, or, journaled (see audit-journal.ts), stored.
  */
+const historyReaches = (query: Omit<HistoryQuery, 'limit'>) => (query.resourceType === undefined ? !query.withoutTypes?.includes(AUDIT) : query.resourceType === AUDIT);
+
 export function seeingRecordedAudits(store: ResourceStore, progress: AuditIndexProgress): ResourceStore {
   const waitFor = async (reaches: boolean) => {
     if (reaches) await progress.catchUp();
@@ -200,11 +202,11 @@ export function seeingRecordedAudits(store: ResourceStore, progress: AuditIndexP
     },
     reindex: (type, id, versionId, index) => store.reindex(type, id, versionId, index),
     history: async (query) => {
-      await waitFor(query.resourceType === undefined || query.resourceType === AUDIT);
+      await waitFor(historyReaches(query));
       return store.history(query);
     },
     countHistory: async (query) => {
-      await waitFor(query.resourceType === undefined || query.resourceType === AUDIT);
+      await waitFor(historyReaches(query));
       return store.countHistory(query);
     },
     close: () => store.close(),

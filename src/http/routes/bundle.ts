@@ -41,6 +41,7 @@ export function bundleRoutes(app: FastifyInstance, processor: BundleProcessor, o
       baseUrl: base,
       visibility: view.visibility,
       ...(view.canSee && { canSee: view.canSee }),
+      ...(view.hiddenTypes && { hiddenTypes: view.hiddenTypes }),
       ...(guard && { guard }),
       authorize: (entry) => gateEntry(request, entry),
       touched: (resources) => noteTouched(request, resources, base),
