@@ -37,6 +37,8 @@ export interface AccessEvent {
   clientAddress: string;
   /** Why it was refused, for 4xx answers. */
   refusal?: string;
+  /** Set for an entry of a batch or transaction recorded on its own (a failed one). */
+  partOf?: 'batch' | 'transaction';
 }
 
 /** Where access events go; recording must finish (durably) before the answer is sent. */
