@@ -168,13 +168,14 @@ export interface AuditIndexProgress {
   catchUp(): Promise<void>;
 }
 
+/** Whether a history listing can hold AuditEvents: theirs, or the system's unless it leaves them out. */
+const historyReaches = (query: Omit<HistoryQuery, 'limit'>) => (query.resourceType === undefined ? !query.withoutTypes?.includes(AUDIT) : query.resourceType === AUDIT);
+
 /**
  * The store as requests must see it: whatever can reach AuditEvents (a search or count by type,
  * chain or `_has`, or system-wide; a read of one; their history or the system's) first waits
  * until every event recorded so far is indexed, or, journaled (see audit-journal.ts), stored.
  */
-const historyReaches = (query: Omit<HistoryQuery, 'limit'>) => (query.resourceType === undefined ? !query.withoutTypes?.includes(AUDIT) : query.resourceType === AUDIT);
-
 export function seeingRecordedAudits(store: ResourceStore, progress: AuditIndexProgress): ResourceStore {
   const waitFor = async (reaches: boolean) => {
     if (reaches) await progress.catchUp();
