@@ -28,8 +28,10 @@ export function serverCapabilityStatement(software: SoftwareInfo, { transactions
         'Every request except metadata, /.well-known/smart-configuration, the public HCP register ($hcp-register) and the ' +
         'OperationDefinitions carries a bearer JWT (signature, issuer, audience, expiry and not-before are checked). Its sub names ' +
         'the principal: PractitionerRole/{id} (an HCProf account or user administrator), Patient/{id}, RelatedPerson/{id} (an SDM), ' +
-        'registration-office/{staff} or client/{id}. Backend clients (HA/DH bulk exchange) obtain tokens with SMART Backend ' +
-        'Services: POST /auth/token, grant_type=client_credentials with a private_key_jwt assertion; system/ scopes (v1 and v2). ' +
+        'registration-office/{staff}, auditor/{staff} (reads the audit trail, AuditEvent, and nothing else) or client/{id}. Backend ' +
+        'clients (HA/DH bulk exchange) obtain tokens with SMART Backend Services: POST /auth/token, grant_type=client_credentials ' +
+        'with a private_key_jwt assertion; system/ scopes (v1 and v2). No scope grants AuditEvent, and a system/*.… wildcard does ' +
+        'not cover Communication (the patient-notification queue): only a scope naming it does. ' +
         'Missing or bad tokens get 401; a principal without the right gets 403.',
     },
   });

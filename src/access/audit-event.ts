@@ -10,7 +10,8 @@ import { SHARABLE_TYPE_SYSTEM } from './records-of.js';
  * An access event as an R4 AuditEvent, after IHE Basic Audit Log Patterns (BALP):
  *
  * - type `audit-event-type|rest`; subtype the FHIR interaction (`restful-interaction`), and for
- *   operations also the operation's code (`…/CodeSystem/operation`, e.g. `give-consent`);
+ *   operations also the operation's code (`…/CodeSystem/operation`, e.g. `give-consent`); for a
+ *   failed entry of a bundle, recorded on its own, also `batch` or `transaction`;
  * - action C (create), R (read, vread, instance history), U (update, patch), D (delete),
  *   E (searches, type and system history, operations);
  * - outcome 0 for 2xx/3xx, 4 for 4xx, 8 for 5xx; outcomeDesc the status and the refusal;
@@ -158,6 +159,8 @@ export function auditEventOf(event: AccessEvent, options: AuditEventOptions): Au
   const action = ACTIONS[event.interaction] ?? 'E';
   const subtype: Coding[] = [{ system: RESTFUL_INTERACTION, code: interaction }];
   if (event.interaction === 'operation' && event.operation) subtype.push({ system: OPERATION_SYSTEM, code: event.operation, display: `$${event.operation}` });
+  // An entry of a bundle: also found as part of a batch or transaction (`subtype=batch`).
+  if (event.partOf) subtype.push({ system: RESTFUL_INTERACTION, code: event.partOf });
   // BALP: the user is the information recipient of reads and queries, the author of writes.
   const userType: Coding = WRITES.has(action!) ? { system: PARTICIPATION_TYPE, code: 'AUT', display: 'author' } : { system: PARTICIPATION_TYPE, code: 'IRCP', display: 'information recipient' };
   const network = event.clientAddress ? { address: event.clientAddress, type: /^[0-9a-fA-F:.]+$/.test(event.clientAddress) ? ('2' as const) : ('1' as const) } : undefined;

@@ -1,7 +1,7 @@
 import type { AuditEvent } from 'fhir/r4.js';
 import { indexResource } from '../fhir/search/indexer.js';
 import type { BodyCodec } from '../store/codec.js';
-import type { ResourceStore, SearchCriterion, SearchCursor, SearchQuery } from '../store/port.js';
+import type { HistoryQuery, ResourceStore, SearchCriterion, SearchCursor, SearchQuery } from '../store/port.js';
 import { sequenceOfId } from './audit-chain.js';
 
 /**
@@ -168,6 +168,9 @@ export interface AuditIndexProgress {
   catchUp(): Promise<void>;
 }
 
+/** Whether a history listing can hold AuditEvents: theirs, or the system's unless it leaves them out. */
+const historyReaches = (query: Omit<HistoryQuery, 'limit'>) => (query.resourceType === undefined ? !query.withoutTypes?.includes(AUDIT) : query.resourceType === AUDIT);
+
 /**
  * The store as requests must see it: whatever can reach AuditEvents (a search or count by type,
  * chain or `_has`, or system-wide; a read of one; their history or the system's) first waits
@@ -200,11 +203,11 @@ export function seeingRecordedAudits(store: ResourceStore, progress: AuditIndexP
     },
     reindex: (type, id, versionId, index) => store.reindex(type, id, versionId, index),
     history: async (query) => {
-      await waitFor(query.resourceType === undefined || query.resourceType === AUDIT);
+      await waitFor(historyReaches(query));
       return store.history(query);
     },
     countHistory: async (query) => {
-      await waitFor(query.resourceType === undefined || query.resourceType === AUDIT);
+      await waitFor(historyReaches(query));
       return store.countHistory(query);
     },
     close: () => store.close(),

@@ -42,6 +42,8 @@ export interface AccessEvent {
    * and the number masked, so a privacy officer sees probing without the trail holding numbers.
    */
   identityDocument?: { system: string; value: string };
+  /** Set for an entry of a batch or transaction recorded on its own (a failed one). */
+  partOf?: 'batch' | 'transaction';
 }
 
 /** Where access events go; recording must finish (durably) before the answer is sent. */

@@ -3,6 +3,7 @@ import type { JsonResource } from '../fhir/resource-input.js';
 import type { ReadCheck, WriteGuard } from '../fhir/resource-service.js';
 import { SEES_EVERYTHING, type Visibility } from '../fhir/search/visibility.js';
 import { AccountView } from './account-view.js';
+import { clientView } from './client-view.js';
 import type { SharableTypeCode } from './classification.js';
 import { CareNetwork } from './reach.js';
 import { isRestricted, patientsOf, sharableTypeOf } from './records-of.js';
@@ -19,6 +20,8 @@ export interface AccessView {
   /** Undefined when every record the gate lets through may be seen. */
   canSee?: ReadCheck;
   guard?: WriteGuard;
+  /** Types the caller may not read at all, left out of history across types (search leaves them out by `visibility`). */
+  hiddenTypes?: readonly string[];
   /** The reason the caller gave for restricted access to this patient, if any. */
   restrictedReason(patientId: string): string | undefined;
 }
@@ -31,6 +34,8 @@ const MAX_CACHED_VIEWS = 10_000;
 export class AccessPolicy {
   /** The last view built per account, reused while nothing it was built from has changed. */
   private readonly views = new Map<string, { key: string; reach: object; grants: object; view: AccessView }>();
+  /** Backend clients' views, by their scopes. */
+  private readonly clientViews = new Map<string, AccessView>();
 
   constructor(
     private readonly network: CareNetwork,
@@ -43,6 +48,7 @@ export class AccessPolicy {
   }
 
   async viewFor(principal: Principal): Promise<AccessView> {
+    if (principal.kind === 'system') return this.clientViewFor(principal.scopes);
     if (principal.kind !== 'account') return UNCONSTRAINED;
     const clinical = !principal.unusable && !principal.noClinicalAccess && principal.group !== undefined;
     const [reach, grants] = clinical
@@ -55,6 +61,18 @@ export class AccessPolicy {
     const view: AccessView = { visibility: account.visibility, canSee: account.canSee, guard: account.guard, restrictedReason: (p) => account.restrictedReason(p) };
     if (this.views.size >= MAX_CACHED_VIEWS) this.views.clear();
     this.views.set(principal.accountId, { key, reach, grants, view });
+    return view;
+  }
+
+  private clientViewFor(scopes: string[]): AccessView {
+    const key = JSON.stringify([...scopes].sort());
+    let view = this.clientViews.get(key);
+    if (!view) {
+      const client = clientView(scopes);
+      view = { ...UNCONSTRAINED, visibility: client.visibility, hiddenTypes: client.hiddenTypes };
+      if (this.clientViews.size >= MAX_CACHED_VIEWS) this.clientViews.clear();
+      this.clientViews.set(key, view);
+    }
     return view;
   }
 }

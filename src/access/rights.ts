@@ -1,5 +1,6 @@
 import type { Principal } from '../auth/principal.js';
-import { grantFor, writesSomeType } from '../auth/scopes.js';
+import { coveredByWildcard, grantFor, writesSomeType } from '../auth/scopes.js';
+import { allResourceTypes } from '../fhir/definitions.js';
 import { FhirError, notFound } from '../fhir/outcome.js';
 
 /**
@@ -28,6 +29,7 @@ export function authorize(principal: Principal, interaction: Interaction, target
   const writing = WRITES.has(interaction);
   switch (principal.kind) {
     case 'system': {
+      if (resourceType === 'AuditEvent') throw forbidden('The audit trail is written by the server only and read by auditors; no client scope grants AuditEvent');
       const grant = grantFor(principal.scopes, resourceType);
       if (writing ? !grant.write : !grant.read) throw forbidden(`This client's scopes do not allow ${writing ? 'writing' : 'reading'} ${resourceType}`);
       return;
@@ -74,6 +76,19 @@ export function requireSomeWriteRight(principal: Principal): void {
     if (principal.unusable) throw forbidden(principal.unusable);
     if (principal.noClinicalAccess) throw forbidden(principal.noClinicalAccess);
   }
+}
+
+/**
+ * The types a request across every type covers (a search or history without a type or `_type`,
+ * an export without `_type`), each then authorised. A backend client's leave out the types a
+ * wildcard scope does not cover (the audit trail, the notification queue) unless a scope names
+ * them: its view hides them, so `system/*.read` still reaches across every health record type.
+ * Everyone else's cover every type.
+ */
+export function typesAcrossAll(principal: Principal): string[] {
+  const all = [...allResourceTypes()];
+  if (principal.kind !== 'system') return all;
+  return all.filter((type) => coveredByWildcard(type) || grantFor(principal.scopes, type).read);
 }
 
 /** Who may reach only some resource types, and so may not search across types. */

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, errors, jwtVerify, type JWK } from 'jose';
 import { ACCEPTED_ALGORITHMS } from './keys.js';
-import { isSystemScope, scopeAllowed } from './scopes.js';
+import { isSystemScope, neverGranted, scopeAllowed } from './scopes.js';
 
 /**
  * The token endpoint of SMART Backend Services: a registered client proves who it is with a
@@ -64,6 +64,8 @@ export class BackendServices {
     const client = await this.authenticate(assertion, tokenUrl, form.get('client_id'));
     for (const scope of requested) {
       if (!isSystemScope(scope)) throw new OAuthError(400, 'invalid_scope', `Unknown scope '${scope}': only system/ scopes are granted here`);
+      const refused = neverGranted(scope);
+      if (refused) throw new OAuthError(400, 'invalid_scope', refused);
       if (!scopeAllowed(scope, client.scopes)) throw new OAuthError(400, 'invalid_scope', `This client may not ask for '${scope}'`);
     }
     return { clientId: client.clientId, scopes: requested };

@@ -1,6 +1,11 @@
 /**
  * SMART system scopes (v1 `system/Patient.read`, `.write`, `.*`; v2 `system/Patient.rs`,
  * `.cruds`) read into what they allow per resource type.
+ *
+ * Backend clients exchange health records. The audit trail and the patient-notification queue
+ * are not health records: a wildcard (`system/*.…`) does not cover them. The audit trail is read
+ * by auditors only, so no scope grants AuditEvent; the notification queue only to a client
+ * registered with a scope naming Communication (a delivery gateway).
  */
 
 export interface ScopeGrant {
@@ -18,6 +23,11 @@ export function isSystemScope(scope: string): boolean {
   return ['read', 'write', '*'].includes(rights) || /^c?r?u?d?s?$/.test(rights);
 }
 
+/** Types no scope grants: the audit trail is for auditors (`auditor/{staff}` tokens). */
+const NEVER_GRANTED: ReadonlySet<string> = new Set(['AuditEvent']);
+/** Types a wildcard scope does not cover: they are granted only by a scope that names them. */
+const NOT_BY_WILDCARD: ReadonlySet<string> = new Set([...NEVER_GRANTED, 'Communication']);
+
 function grantOf(rights: string): ScopeGrant {
   if (rights === '*') return { read: true, write: true };
   if (rights === 'read') return { read: true, write: false };
@@ -28,9 +38,10 @@ function grantOf(rights: string): ScopeGrant {
 /** What a set of scopes allows on one resource type. */
 export function grantFor(scopes: readonly string[], resourceType: string): ScopeGrant {
   const grant = { read: false, write: false };
+  if (NEVER_GRANTED.has(resourceType)) return grant;
   for (const scope of scopes) {
     const m = SCOPE.exec(scope);
-    if (!m || (m[1] !== '*' && m[1] !== resourceType)) continue;
+    if (!m || (m[1] === '*' ? NOT_BY_WILDCARD.has(resourceType) : m[1] !== resourceType)) continue;
     const g = grantOf(m[2]!);
     grant.read ||= g.read;
     grant.write ||= g.write;
@@ -42,8 +53,17 @@ export function grantFor(scopes: readonly string[], resourceType: string): Scope
 export function writesSomeType(scopes: readonly string[]): boolean {
   return scopes.some((scope) => {
     const m = SCOPE.exec(scope);
-    return m !== null && grantOf(m[2]!).write;
+    return m !== null && !NEVER_GRANTED.has(m[1]!) && grantOf(m[2]!).write;
   });
+}
+
+/** Whether a wildcard scope covers this type (else only a scope naming it grants it). */
+export const coveredByWildcard = (resourceType: string): boolean => !NOT_BY_WILDCARD.has(resourceType);
+
+/** Why no client may hold this scope, if none may (it names a type no scope grants). */
+export function neverGranted(scope: string): string | undefined {
+  const type = SCOPE.exec(scope)?.[1];
+  return type !== undefined && NEVER_GRANTED.has(type) ? `No client scope grants ${type}: the audit trail is read by auditors only` : undefined;
 }
 
 /** Is `requested` covered by one of `allowed`? (A client may ask for less than it holds.) */

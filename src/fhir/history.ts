@@ -18,6 +18,8 @@ export interface HistoryRequest {
    * earlier versions may have been another patient's, or readable before it was restricted.
    */
   canSee?: ReadCheck;
+  /** Types the caller may not read at all: left out of a system history. */
+  hiddenTypes?: readonly string[];
 }
 
 export interface HistoryPage {
@@ -64,6 +66,7 @@ export class HistoryService {
     const filter: Omit<HistoryQuery, 'limit' | 'after'> = {};
     if (resourceType !== undefined) filter.resourceType = resourceType;
     if (id !== undefined) filter.id = id;
+    if (resourceType === undefined && request.hiddenTypes?.length) filter.withoutTypes = request.hiddenTypes;
     if (params._since !== undefined) {
       filter.since = parseInstantLowerBound(params._since, '_since');
       queryParams._since = params._since;

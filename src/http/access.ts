@@ -3,7 +3,10 @@ import type { AccessEvent, AccessRecorder } from '../access/events.js';
 import { touched, type AccessPolicy, type AccessView } from '../access/policy.js';
 import type { SharableTypeCode } from '../access/classification.js';
 import type { JsonResource } from '../fhir/resource-input.js';
-import { issue, operationOutcome } from '../fhir/outcome.js';
+import type { BundleEntryRequest, BundleKind } from '../fhir/bundle-processing/entries.js';
+import { issue, operationOutcome, type FhirError } from '../fhir/outcome.js';
+import { failedEntryEvent, sentRecords, type FailedEntryEvent } from './bundle-audit.js';
+import { baseUrl } from './request.js';
 
 /**
  * The access layer at the HTTP door: each authenticated request gets its view (what the
@@ -16,7 +19,14 @@ declare module 'fastify' {
     /** What this request's principal may see and change; set before the handler runs. */
     view: AccessView;
     /** What the request touched, for the audit trail. */
-    touchedRecords: { patients: Set<string>; dataTypes: Set<SharableTypeCode>; restricted: boolean; refusal?: string; identityDocument?: AccessEvent['identityDocument'] };
+    touchedRecords: {
+      patients: Set<string>;
+      dataTypes: Set<SharableTypeCode>;
+      restricted: boolean;
+      refusal?: string;
+      identityDocument?: AccessEvent['identityDocument'];
+      failedEntries: FailedEntryEvent[];
+    };
   }
 }
 
@@ -27,6 +37,11 @@ export function noteTouched(request: FastifyRequest, resources: JsonResource[], 
   for (const p of found.patients) record.patients.add(p);
   for (const t of found.dataTypes) record.dataTypes.add(t);
   if (found.restricted) record.restricted = true;
+}
+
+/** Notes a bundle entry that failed: it is recorded as an access of its own (see bundle-audit.ts). */
+export function noteFailedEntry(request: FastifyRequest, entry: BundleEntryRequest, error: FhirError, kind: BundleKind, localBase: string): void {
+  request.touchedRecords.failedEntries.push(failedEntryEvent(entry, error, kind, localBase));
 }
 
 export interface AccessRecording {
@@ -60,7 +75,7 @@ export function installAccessRecording(scope: FastifyInstance, recording: Access
   scope.decorateRequest('view', null as unknown as AccessView);
   scope.decorateRequest('touchedRecords', null as unknown as FastifyRequest['touchedRecords']);
   scope.addHook('onRequest', async (request) => {
-    request.touchedRecords = { patients: new Set(), dataTypes: new Set(), restricted: false };
+    request.touchedRecords = { patients: new Set(), dataTypes: new Set(), restricted: false, failedEntries: [] };
   });
   // After authentication and the REST gate: the view of the principal now.
   scope.addHook('preHandler', async (request) => {
@@ -68,17 +83,25 @@ export function installAccessRecording(scope: FastifyInstance, recording: Access
   });
   scope.addHook('onSend', async (request, reply, payload) => {
     // A request refused before this scope's hooks ran (e.g. 406) touched nothing.
-    const record = request.touchedRecords ?? { patients: new Set<string>(), dataTypes: new Set<SharableTypeCode>(), restricted: false };
+    const record = request.touchedRecords ?? { patients: new Set<string>(), dataTypes: new Set<SharableTypeCode>(), restricted: false, failedEntries: [] };
     const params = (request.params ?? {}) as { type?: string; id?: string; compartmentType?: string };
     const patientOperation = /^\/fhir\/Patient\/:id\/\$/.test(request.routeOptions.url ?? '');
     // An operation on a patient, or a compartment search, concerns that patient even when nothing is returned.
     if ((patientOperation || (params.compartmentType && params.type === 'Patient')) && params.id) record.patients.add(params.id);
+    const { interaction, operation } = interactionOf(request);
+    // A refused upload names the patients and data types of what it sent, as a refused bundle entry does.
+    if (reply.statusCode >= 400 && (interaction === 'create' || interaction === 'update')) {
+      const sent = sentRecords(request.method, request.body, baseUrl(request));
+      for (const p of sent.patients) record.patients.add(p);
+      for (const t of sent.dataTypes) record.dataTypes.add(t);
+    }
     const patients = [...record.patients];
     const reasons = patients.map((p) => request.view?.restrictedReason(p)).filter((r): r is string => !!r);
     const event: AccessEvent = {
       at: new Date(Date.now() - Math.round(reply.elapsedTime)),
       principal: request.principal ?? undefined,
-      ...interactionOf(request),
+      interaction,
+      ...(operation !== undefined && { operation }),
       method: request.method,
       url: request.url,
       ...((params.compartmentType ?? params.type) !== undefined && { resourceType: (params.compartmentType ?? params.type)! }),
@@ -95,8 +118,11 @@ export function installAccessRecording(scope: FastifyInstance, recording: Access
       const diagnostics = /"diagnostics":"((?:[^"\\]|\\.)*)"/.exec(payload)?.[1];
       if (diagnostics) event.refusal = diagnostics;
     }
+    // The bundle's event, then one per entry that failed, each as that request alone would be recorded.
+    const events: AccessEvent[] = [event, ...record.failedEntries.map((entry) => ({ ...entry, at: event.at, principal: event.principal, clientAddress: event.clientAddress }))];
     try {
-      for (const recorder of recording.recorders) await recorder.record(event);
+      // All at once: the audit trail stores the events of one moment in one commit, in this order.
+      for (const recorder of recording.recorders) await Promise.all(events.map((recorded) => recorder.record(recorded)));
       return payload;
     } catch (error) {
       // An access that cannot be recorded does not happen, as far as the client is told.

@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { authorize, refuseCrossTypeSearch, type Interaction } from '../access/rights.js';
+import { authorize, refuseCrossTypeSearch, typesAcrossAll, type Interaction } from '../access/rights.js';
 import type { AccountPrincipal, Principal } from '../auth/principal.js';
 import { InvalidToken } from '../auth/tokens.js';
-import { allResourceTypes } from '../fhir/definitions.js';
 import { FhirError } from '../fhir/outcome.js';
 import { rawQuery } from './request.js';
 
@@ -78,7 +77,7 @@ export function gateRestRequest(principal: Principal, shape: RestRequestShape): 
   const { method, type, id, compartmentType, params } = shape;
   if (shape.history) {
     const interaction: Interaction = shape.history === 'version' ? 'read' : 'history';
-    for (const t of type ? [type] : allResourceTypes()) authorize(principal, interaction, { resourceType: t, ...(id !== undefined && { id }) });
+    for (const t of type ? [type] : typesAcrossAll(principal)) authorize(principal, interaction, { resourceType: t, ...(id !== undefined && { id }) });
     return;
   }
   if (method === 'GET' || method === 'HEAD') {
@@ -91,7 +90,7 @@ export function gateRestRequest(principal: Principal, shape: RestRequestShape): 
       return;
     } else {
       const listed = params.filter(([n]) => n === '_type').flatMap(([, v]) => v.split(','));
-      for (const t of type ? [type] : listed.length ? listed : allResourceTypes()) authorize(principal, 'search', { resourceType: t });
+      for (const t of type ? [type] : listed.length ? listed : typesAcrossAll(principal)) authorize(principal, 'search', { resourceType: t });
       refuseCrossTypeSearch(principal, params);
     }
     return;

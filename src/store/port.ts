@@ -151,6 +151,8 @@ export interface HistoryQuery {
   resourceType?: string;
   /** Only with resourceType: instance history. */
   id?: string;
+  /** Without resourceType: versions of these types are left out (types the caller may not read). */
+  withoutTypes?: readonly string[];
   /** Only versions with lastUpdated >= since (ms). */
   since?: number;
   /** Only versions with lastUpdated <= at most (ms); used to pin a listing while others write. */

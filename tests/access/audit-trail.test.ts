@@ -56,8 +56,10 @@ describeEachStore('audit trail and notifications', (open) => {
     expect((await server.request({ method: 'GET', url: `/fhir/Patient/${patient.id}/$access-log`, headers: other.headers })).statusCode).toBe(404);
     expect((await server.request({ method: 'GET', url: `/fhir/Patient/${patient.id}/$access-log`, headers: doctor.headers })).statusCode).toBe(403);
 
-    // One notification for the three reads; a colleague's access is another.
-    const notifications = async () => (await server.request({ method: 'GET', url: `/fhir/Communication?patient=Patient/${patient.id}` })).json().total as number;
+    // One notification for the three reads; a colleague's access is another. (The queue is read
+    // by a client whose scope names Communication: a wildcard does not cover it.)
+    const gateway = await as({ kind: 'system', clientId: 'sms-gateway', scopes: ['system/Communication.read'] });
+    const notifications = async () => (await server.request({ method: 'GET', url: `/fhir/Communication?patient=Patient/${patient.id}`, headers: gateway })).json().total as number;
     expect(await notifications()).toBe(1);
     const colleague = (await accountsAt(server, hcp.id, ['nurse'])).nurse!;
     expect((await server.request({ method: 'GET', url: `/fhir/Observation/${obs.id}`, headers: colleague.headers })).statusCode).toBe(200);

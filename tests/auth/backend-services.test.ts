@@ -69,4 +69,13 @@ describeEachStore('SMART Backend Services', (open) => {
     expect((await grant({ grant_type: 'password' })).json().error).toBe('unsupported_grant_type');
     expect((await grant({ client_assertion_type: 'other' })).json().error).toBe('invalid_request');
   });
+
+  it('grants no scope on the audit trail, and a wildcard token reads neither the trail nor the notification queue', async () => {
+    const audit = await grant({ scope: 'system/AuditEvent.read' });
+    expect(audit.statusCode).toBe(400);
+    expect(audit.json().error).toBe('invalid_scope');
+    expect(audit.json().error_description).toMatch(/auditors/);
+    const headers = { authorization: `Bearer ${(await grant()).json().access_token as string}` };
+    for (const url of ['/fhir/AuditEvent', '/fhir/Communication']) expect((await server.request({ method: 'GET', url, headers })).statusCode, url).toBe(403);
+  });
 });

@@ -41,6 +41,8 @@ describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
   it('keeps every answered write across kill -9 and restart', { timeout: 180_000 }, async () => {
     const first = await startServer(env());
     const auth = await bearer();
+    // The audit trail is read by auditors only.
+    const auditor = await servers.auditor('durability-test');
     const headers = { ...auth, 'content-type': 'application/fhir+json' };
     const created: { id: string; version: string }[] = [];
     let audited = 0;
@@ -59,7 +61,7 @@ describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
       const last = created[created.length - 1]!;
       const update = await fetch(`${first.base}/Patient/${last.id}`, { method: 'PUT', headers, body: JSON.stringify({ resourceType: 'Patient', id: last.id, gender: 'female' }) });
       expect(update.status).toBe(200);
-      audited = await auditedReads(first.base, auth);
+      audited = await auditedReads(first.base, auditor);
       // Killed right after the last of these reads is answered.
       for (let i = 0; i < READS; i++) expect((await fetch(`${first.base}/Patient/${created[0]!.id}`, { headers: auth })).status).toBe(200);
     } finally {
@@ -69,7 +71,7 @@ describe.each(variants)('durability ($name)', ({ env, cleanup }) => {
     const second = await startServer(env());
     try {
       // Exactly once each: none lost, none stored twice.
-      expect(await auditedReads(second.base, auth)).toBe(audited + READS);
+      expect(await auditedReads(second.base, auditor)).toBe(audited + READS);
       for (const { id } of created) {
         const res = await fetch(`${second.base}/Patient/${id}`, { headers: auth });
         expect(res.status, id).toBe(200);

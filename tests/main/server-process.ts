@@ -59,6 +59,13 @@ export class ServerProcess {
     const token = await issueToken({ kind: 'system', clientId, scopes }, { key, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, lifetimeSeconds: 600 });
     return { authorization: `Bearer ${token}` };
   }
+
+  /** Headers of an auditor (the only principal that reads the audit trail), signed with the key the server trusts. */
+  async auditor(staffId: string): Promise<Record<string, string>> {
+    const key = await loadOrCreateDevKey(this.devKeyFile);
+    const token = await issueToken({ kind: 'auditor', staffId }, { key, issuer: DEFAULT_ISSUER, audience: DEFAULT_AUDIENCE, lifetimeSeconds: 600 });
+    return { authorization: `Bearer ${token}` };
+  }
 }
 
 /** `kill -9`, and waits until the process is gone. */

@@ -20,6 +20,8 @@ export interface PlanInput {
   types: string[];
   /** Patient and group exports: whose compartments (undefined: every patient's). */
   patients?: string[];
+  /** Patients whose compartments are left out at every level (records not shared: see client-view.ts). */
+  withheld?: string[];
   baseUrl: string;
   visibility: Visibility;
 }
@@ -72,6 +74,9 @@ export async function exportSteps(searches: SearchService, input: PlanInput): Pr
     if (request.level !== 'system') {
       const scope = inCompartment(type, input.patients);
       if (scope) where.push(scope);
+    }
+    if (input.withheld?.length && (type === 'Patient' || patientCompartmentParams(type).length > 0)) {
+      where.push({ kind: 'not', criterion: inCompartment(type, input.withheld)! });
     }
     where.push(...(await filterOf(searches, type, request.typeFilters.get(type) ?? [], input.baseUrl)));
     steps.push({ type, where: restrict(where, [type], input.visibility) });

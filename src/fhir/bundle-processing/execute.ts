@@ -28,6 +28,8 @@ export interface CallerView {
   canSee?: ReadCheck;
   /** The server's write guards and the caller's, combined. */
   guard?: WriteGuard;
+  /** Types the caller may not read at all: left out of a system history. */
+  hiddenTypes?: readonly string[];
 }
 
 export interface EntryResult {
@@ -95,6 +97,7 @@ async function read(entry: BundleEntryRequest, services: EntryServices, caller: 
     if (type !== undefined) requireKnownType(type);
     const page = await services.history.list({
       ...(caller.canSee && { canSee: caller.canSee }),
+      ...(caller.hiddenTypes && { hiddenTypes: caller.hiddenTypes }),
       params: Object.fromEntries(HISTORY_PARAMS.map((name) => [name, new URLSearchParams(query).get(name) ?? undefined])),
       ...(type !== undefined && { resourceType: type }),
       ...(id !== undefined && { id }),

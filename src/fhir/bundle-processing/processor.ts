@@ -9,7 +9,7 @@ import { newResourceId } from '../resource-id.js';
 import type { ResourceService } from '../resource-service.js';
 import type { SearchService } from '../search/search-service.js';
 import { etag } from '../versioning.js';
-import { bundleKind, readEntries, where, type BundleEntryRequest } from './entries.js';
+import { bundleKind, readEntries, where, type BundleEntryRequest, type BundleKind } from './entries.js';
 import { executeEntry, type CallerView, type EntryResult, type EntryServices } from './execute.js';
 import { conditionalReference, isPlaceholder, linksIn, replaceLink, replaceNarrativeLinks } from './references.js';
 import { StagingStore } from './staging-store.js';
@@ -21,6 +21,8 @@ export interface BundleCaller extends CallerView {
   authorize(entry: BundleEntryRequest): void;
   /** Notes records read, returned or written, for the audit trail and patient notifications. */
   touched(resources: JsonResource[]): void;
+  /** Notes an entry refused or failed, for the audit trail (before its resource is let go). */
+  failed(entry: BundleEntryRequest, error: FhirError, kind: BundleKind): void;
   /** Prefer: return for write entries; bundles answer minimally unless asked. */
   prefer: 'minimal' | 'representation' | 'OperationOutcome';
 }
@@ -105,7 +107,9 @@ export class BundleProcessor {
         answered.push(this.answer(entry, result, caller));
       } catch (error) {
         // Earlier entries are stored already: an unexpected failure answers this entry, not the whole batch.
-        answered.push(failedEntry(error instanceof FhirError ? error : FhirError.of(500, 'exception', 'This entry could not be processed because of an internal error')));
+        const failure = error instanceof FhirError ? error : FhirError.of(500, 'exception', 'This entry could not be processed because of an internal error');
+        caller.failed(entry, failure, 'batch');
+        answered.push(failedEntry(failure));
       }
       delete entry.resource;
     }
@@ -149,12 +153,19 @@ export class BundleProcessor {
         }
         results.set(entry.index, result);
       } catch (error) {
-        throw error instanceof FhirError ? failedAt(entry, error) : error;
+        throw this.failing(entry, error, caller);
       }
       delete entry.resource;
     }
     const committed = await this.commit(staging, caller.prefer === 'representation');
     return entries.map((entry) => this.answer(entry, this.final(results.get(entry.index)!, committed), caller));
+  }
+
+  /** The error that fails the transaction at this entry, naming it; the entry is noted as failed. */
+  private failing(entry: BundleEntryRequest, error: unknown, caller: BundleCaller): unknown {
+    if (!(error instanceof FhirError)) return error;
+    caller.failed(entry, error, 'transaction');
+    return failedAt(entry, error);
   }
 
   /** Ids of the transaction's creates, given before any entry runs so every placeholder can be replaced. */
@@ -177,7 +188,7 @@ export class BundleProcessor {
         if (placeholders.has(entry.fullUrl)) throw badRequest(`fullUrl ${entry.fullUrl} is used by more than one entry`, ['fullUrl']);
         placeholders.set(entry.fullUrl, `${entry.type}/${id}`);
       } catch (error) {
-        throw error instanceof FhirError ? failedAt(entry, error) : error;
+        throw this.failing(entry, error, caller);
       }
     }
     return { assigned, placeholders };

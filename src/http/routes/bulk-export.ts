@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Group } from 'fhir/r4.js';
-import { authorize, refuseCrossTypeSearch } from '../../access/rights.js';
+import { authorize, refuseCrossTypeSearch, typesAcrossAll } from '../../access/rights.js';
+import { withheldPatients } from '../../access/client-view.js';
 import { subjectOfPrincipal } from '../../auth/principal.js';
 import type { BulkJobs } from '../../fhir/bulk/bulk-jobs.js';
 import { exportSteps, filterPairs } from '../../fhir/bulk/export-plan.js';
@@ -49,8 +50,10 @@ export function bulkExportRoutes(app: FastifyInstance, deps: { jobs: BulkJobs; s
     const query = [...new URLSearchParams(rawQuery(request))].filter(([n]) => n !== '_format' && n !== '_pretty');
     const pairs = request.method === 'POST' ? [...query, ...pairsFromParameters(request.body)] : query;
     const exportRequest = parseExportRequest(level, pairs);
-    const types = typesOf(exportRequest);
     const { principal, view } = request;
+    // Without _type, the types of the level the caller may read (see typesAcrossAll).
+    const acrossAll = new Set(typesAcrossAll(principal));
+    const types = exportRequest.types ? typesOf(exportRequest) : typesOf(exportRequest).filter((type) => acrossAll.has(type));
     for (const type of types) authorize(principal, 'search', { resourceType: type });
     refuseCrossTypeSearch(principal, filterPairs(exportRequest));
 
@@ -64,7 +67,8 @@ export function bulkExportRoutes(app: FastifyInstance, deps: { jobs: BulkJobs; s
     }
     const base = baseUrl(request);
     const transactionTime = Date.now();
-    const steps = await exportSteps(deps.searches, { request: exportRequest, types, ...(patients && { patients }), baseUrl: base, visibility: view.visibility });
+    const withheld = principal.kind === 'system' ? await withheldPatients(deps.searches) : [];
+    const steps = await exportSteps(deps.searches, { request: exportRequest, types, ...(patients && { patients }), withheld, baseUrl: base, visibility: view.visibility });
     const id = deps.jobs.submit({
       kind: 'export',
       owner: ownerOf(principal),

@@ -41,6 +41,7 @@ export function historyRoutes(app: FastifyInstance, history: HistoryService, res
     const page = await history.list({
       params: historyParams(request),
       ...(request.view.canSee && { canSee: request.view.canSee }),
+      ...(request.view.hiddenTypes && { hiddenTypes: request.view.hiddenTypes }),
       ...(resourceType !== undefined && { resourceType }),
       ...(id !== undefined && { id }),
     });

@@ -8,6 +8,7 @@ export const HISTORY_ORDER = { lastUpdated: -1, resourceType: -1, id: -1, versio
 export function historyFilter(query: Omit<HistoryQuery, 'limit'>): Filter<VersionDocument> {
   const filter: Filter<VersionDocument> = {};
   if (query.resourceType !== undefined) filter.resourceType = query.resourceType;
+  else if (query.withoutTypes?.length) filter.resourceType = { $nin: [...query.withoutTypes] };
   if (query.id !== undefined) filter.id = query.id;
   if (query.since !== undefined || query.notAfter !== undefined) {
     filter.lastUpdated = {

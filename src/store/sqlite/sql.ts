@@ -8,6 +8,9 @@ export function compileHistoryFilter(query: Omit<HistoryQuery, 'limit'>): { wher
   if (query.resourceType !== undefined) {
     where.push('resource_type = ?');
     params.push(query.resourceType);
+  } else if (query.withoutTypes?.length) {
+    where.push(`resource_type NOT IN (${query.withoutTypes.map(() => '?').join(', ')})`);
+    params.push(...query.withoutTypes);
   }
   if (query.id !== undefined) {
     where.push('id = ?');
