@@ -143,6 +143,23 @@ describeEachStore('audit chain', (open) => {
     expect(patients.size).toBe(200);
   });
 
+  it('verifies a live trail: records appended while the walk runs are checked, not reported as a mismatch', async () => {
+    await recordMany(5);
+    let appends = 0;
+    // A running server appends between the walk's last page and its count of versions.
+    const live = wrapStore(store, {
+      countHistory: async (query: Parameters<ResourceStore['countHistory']>[0]) => {
+        if (appends++ < 2) await recordMany(3, 100 + 3 * appends);
+        return store.countHistory(query);
+      },
+    });
+    expect(await verify(live)).toMatchObject({ ok: true, checked: 11, head: { sequence: 11 } });
+    // An edit is still found when records are appended meanwhile.
+    await rewrite(store, auditIdOf(2), (e) => ({ ...e, outcome: '8' }));
+    appends = 0;
+    expect(await verify(live)).toMatchObject({ ok: false, firstBroken: { id: auditIdOf(2), reason: expect.stringMatching(/changed/) } });
+  });
+
   it('two logs on one store (two server processes) interleave into one valid chain', async () => {
     const a = new AuditLog(store, plainJsonCodec, { baseUrl: BASE, maxBatch: 7 });
     const b = new AuditLog(store, plainJsonCodec, { baseUrl: BASE, maxBatch: 5 });
