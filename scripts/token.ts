@@ -4,16 +4,17 @@ import { issueToken } from '../src/auth/tokens.js';
 import { readConfig } from '../src/config.js';
 
 /**
- * `npm run token -- <principal> [--lifetime SECONDS] [--scope "system/*.read ..."]` mints a
+ * `npm run token -- <principal> [--lifetime SECONDS] [--scope "system/*.read ..."] [--sees-non-participating]` mints a
  * development token signed with the server's development key. Principals:
  *   practitioner-role/ID   an HCProf account or user administrator
  *   patient/ID             a patient
  *   related-person/ID      a substitute decision maker
  *   operator[/NAME]        the registration office
- *   client/ID              a backend client (default scope system/*.read)
+ *   client/ID              a backend client (default scope system/*.read); with --sees-non-participating,
+ *                          an operator's tool that also sees patients pending activation or withdrawn
  */
 
-function claimFrom(arg: string, scope: string): PrincipalClaim {
+function claimFrom(arg: string, scope: string, seesNonParticipating: boolean): PrincipalClaim {
   const [kind, id] = arg.split('/', 2) as [string, string | undefined];
   const need = () => {
     if (!id) throw new Error(`${kind} needs an id: ${kind}/ID`);
@@ -35,7 +36,7 @@ function claimFrom(arg: string, scope: string): PrincipalClaim {
       return { kind: 'auditor', staffId: id ?? 'auditor' };
     case 'client':
     case 'system':
-      return { kind: 'system', clientId: need(), scopes: scope.split(/\s+/).filter(Boolean) };
+      return { kind: 'system', clientId: need(), scopes: scope.split(/\s+/).filter(Boolean), ...(seesNonParticipating && { seesNonParticipating: true as const }) };
     default:
       throw new Error(`unknown principal '${arg}': use practitioner-role/ID, patient/ID, related-person/ID, operator, auditor or client/ID`);
   }
@@ -51,13 +52,15 @@ const option = (name: string) => {
 try {
   const lifetime = Number(option('--lifetime') ?? 3600);
   const scope = option('--scope') ?? 'system/*.read';
+  const flagAt = args.indexOf('--sees-non-participating');
+  if (flagAt >= 0) args.splice(flagAt, 1);
   const principal = args[0];
-  if (!principal) throw new Error('usage: npm run token -- <practitioner-role/ID | patient/ID | related-person/ID | operator | client/ID> [--lifetime SECONDS] [--scope SCOPES]');
+  if (!principal) throw new Error('usage: npm run token -- <practitioner-role/ID | patient/ID | related-person/ID | operator | client/ID> [--lifetime SECONDS] [--scope SCOPES] [--sees-non-participating]');
   const config = readConfig();
   if (config.mode === 'production') throw new Error('EHEALTH_MODE=production: development tokens are never accepted there, so none are made');
   if (!Number.isInteger(lifetime) || lifetime <= 0 || lifetime > 86_400) throw new Error('--lifetime is a number of seconds, at most a day');
   const key = await loadOrCreateDevKey(config.auth.devKeyFile);
-  console.log(await issueToken(claimFrom(principal, scope), { key, issuer: config.auth.issuers[0]!, audience: config.auth.audience, lifetimeSeconds: lifetime }));
+  console.log(await issueToken(claimFrom(principal, scope, flagAt >= 0), { key, issuer: config.auth.issuers[0]!, audience: config.auth.audience, lifetimeSeconds: lifetime }));
 } catch (error) {
   console.error(`token: ${(error as Error).message}`);
   process.exit(2);

@@ -239,7 +239,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       store, codec, searches, resources, recorders, localBase, log: app.log,
       viewFor: (principal) => policy.viewFor(principal),
       currentPrincipal: async (principal) => {
-        const claim = claimFromToken(subjectOfPrincipal(principal), principal.kind === 'system' ? principal.scopes.join(' ') : undefined);
+        const claim = claimFromToken(subjectOfPrincipal(principal), principal.kind === 'system' ? principal.scopes.join(' ') : undefined, principal.kind === 'system' && principal.seesNonParticipating);
         return claim && (await principals.get(claim));
       },
       guard: bothGuards(participationGuard, serverRecordsGuard),

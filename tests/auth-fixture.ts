@@ -35,9 +35,10 @@ export async function tokenFor(claim: PrincipalClaim, options: { lifetimeSeconds
 }
 
 /**
- * A backend client allowed every type a client can be granted: the principal of the suites that
- * test FHIR itself. Wildcards leave out Communication (the notification queue), so it is named.
+ * A backend client allowed every type a client can be granted, an operator's tool that also sees
+ * patients who take no part: the principal of the suites that test FHIR itself. Wildcards leave
+ * out Communication (the notification queue), so it is named.
  */
-export const SUPER_CLIENT: PrincipalClaim = { kind: 'system', clientId: 'test-suite', scopes: ['system/*.*', 'system/Communication.*'] };
+export const SUPER_CLIENT: PrincipalClaim = { kind: 'system', clientId: 'test-suite', scopes: ['system/*.*', 'system/Communication.*'], seesNonParticipating: true };
 
 export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

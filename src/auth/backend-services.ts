@@ -15,6 +15,11 @@ export interface BackendClient {
   jwks: JWK[];
   /** The most this client may ask for. */
   scopes: string[];
+  /**
+   * For an operator's own tools only: also see the records of patients who do not take part
+   * (pending activation, withdrawn). HCP systems, the default, do not.
+   */
+  seesNonParticipating?: boolean;
 }
 
 export class OAuthError extends Error {
@@ -34,6 +39,7 @@ const MAX_ASSERTION_LIFETIME_SECONDS = 300;
 export interface GrantedClient {
   clientId: string;
   scopes: string[];
+  seesNonParticipating?: true;
 }
 
 export class BackendServices {
@@ -68,7 +74,7 @@ export class BackendServices {
       if (refused) throw new OAuthError(400, 'invalid_scope', refused);
       if (!scopeAllowed(scope, client.scopes)) throw new OAuthError(400, 'invalid_scope', `This client may not ask for '${scope}'`);
     }
-    return { clientId: client.clientId, scopes: requested };
+    return { clientId: client.clientId, scopes: requested, ...(client.seesNonParticipating === true && { seesNonParticipating: true as const }) };
   }
 
   private async authenticate(assertion: string, tokenUrl: string, clientIdParam: string | null): Promise<BackendClient> {

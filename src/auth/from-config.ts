@@ -15,6 +15,7 @@ function readClients(path: string): BackendClient[] {
   if (!Array.isArray(clients)) throw new Error(`${path} must hold an array of clients`);
   for (const c of clients) {
     if (typeof c.clientId !== 'string' || !Array.isArray(c.jwks) || !Array.isArray(c.scopes)) throw new Error(`${path}: each client needs clientId, jwks and scopes`);
+    if (c.seesNonParticipating !== undefined && typeof c.seesNonParticipating !== 'boolean') throw new Error(`${path}: ${c.clientId}: seesNonParticipating is true or false`);
   }
   return clients;
 }

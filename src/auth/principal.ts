@@ -10,7 +10,7 @@ export type PrincipalClaim =
   | { kind: 'sdm'; relatedPersonId: string }
   | { kind: 'registration-office'; staffId: string }
   | { kind: 'auditor'; staffId: string }
-  | { kind: 'system'; clientId: string; scopes: string[] };
+  | { kind: 'system'; clientId: string; scopes: string[]; seesNonParticipating?: true };
 
 /** An HCProf account (PractitionerRole): one practitioner at one HCP. */
 export interface AccountPrincipal {
@@ -56,6 +56,12 @@ export interface SystemPrincipal {
   kind: 'system';
   clientId: string;
   scopes: string[];
+  /**
+   * An operator's own tool, not an HCP's system: it also sees the records of patients who do
+   * not take part (pending activation, withdrawn), which HCP systems do not (see client-view.ts).
+   * Set by the client's registration only (BackendClient), never by a scope it asks for.
+   */
+  seesNonParticipating?: true;
 }
 
 export type Principal = AccountPrincipal | PatientPrincipal | SdmPrincipal | RegistrationOfficePrincipal | AuditorPrincipal | SystemPrincipal;
@@ -63,8 +69,11 @@ export type Principal = AccountPrincipal | PatientPrincipal | SdmPrincipal | Reg
 const ID = '[A-Za-z0-9\\-.]{1,64}';
 const SUBJECT = new RegExp(`^(PractitionerRole|Patient|RelatedPerson|registration-office|auditor|client)/(${ID})$`);
 
-/** Reads a token's `sub` (and `scope`) into a claim; undefined when the subject names nothing known. */
-export function claimFromToken(sub: unknown, scope: unknown): PrincipalClaim | undefined {
+/** The claim of a backend client's token that says it sees non-participating patients (SystemPrincipal.seesNonParticipating). */
+export const NON_PARTICIPATING_CLAIM = 'ehealth_non_participating';
+
+/** Reads a token's `sub` (and `scope`, and NON_PARTICIPATING_CLAIM) into a claim; undefined when the subject names nothing known. */
+export function claimFromToken(sub: unknown, scope: unknown, nonParticipating?: unknown): PrincipalClaim | undefined {
   if (typeof sub !== 'string') return undefined;
   const m = SUBJECT.exec(sub);
   if (!m) return undefined;
@@ -81,7 +90,12 @@ export function claimFromToken(sub: unknown, scope: unknown): PrincipalClaim | u
     case 'auditor':
       return { kind: 'auditor', staffId: id };
     default:
-      return { kind: 'system', clientId: id, scopes: typeof scope === 'string' ? scope.split(/\s+/).filter(Boolean) : [] };
+      return {
+        kind: 'system',
+        clientId: id,
+        scopes: typeof scope === 'string' ? scope.split(/\s+/).filter(Boolean) : [],
+        ...(nonParticipating === true && { seesNonParticipating: true as const }),
+      };
   }
 }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
 import { ACCEPTED_ALGORITHMS, type SigningKey } from './keys.js';
-import { claimFromToken, subjectOf, type PrincipalClaim } from './principal.js';
+import { claimFromToken, NON_PARTICIPATING_CLAIM, subjectOf, type PrincipalClaim } from './principal.js';
 
 /** Verifying bearer tokens, and making the server's own. */
 
@@ -46,7 +46,7 @@ export class TokenVerifier {
     } catch (error) {
       throw new InvalidToken(reason(error));
     }
-    const claim = claimFromToken(payload.sub, payload.scope);
+    const claim = claimFromToken(payload.sub, payload.scope, payload[NON_PARTICIPATING_CLAIM]);
     if (!claim) throw new InvalidToken('The token names no principal this server knows');
     if (this.verified.size >= CACHE_LIMIT) this.verified.delete(this.verified.keys().next().value!);
     this.verified.set(token, { claim, expiresAt: payload.exp! * 1000, notBefore: (payload.nbf ?? 0) * 1000 });
@@ -76,7 +76,7 @@ export interface IssueOptions {
 
 /** Makes an access token for a principal, signed with the given key. */
 export async function issueToken(claim: PrincipalClaim, options: IssueOptions): Promise<string> {
-  const jwt = new SignJWT(claim.kind === 'system' ? { scope: claim.scopes.join(' ') } : {})
+  const jwt = new SignJWT(claim.kind === 'system' ? { scope: claim.scopes.join(' '), ...(claim.seesNonParticipating && { [NON_PARTICIPATING_CLAIM]: true }) } : {})
     .setProtectedHeader({ alg: options.key.alg, kid: options.key.kid, typ: 'JWT' })
     .setSubject(subjectOf(claim))
     .setIssuer(options.issuer)

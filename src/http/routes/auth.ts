@@ -44,7 +44,7 @@ export async function authRoutes(app: FastifyInstance, options: TokenEndpointOpt
         if (!options.signingKey) throw new OAuthError(400, 'invalid_client', 'This server issues no tokens: no signing key is configured');
         const granted = await options.clients.grant(request.body, tokenUrl(request));
         const accessToken = await issueToken(
-          { kind: 'system', clientId: granted.clientId, scopes: granted.scopes },
+          { kind: 'system', clientId: granted.clientId, scopes: granted.scopes, ...(granted.seesNonParticipating && { seesNonParticipating: true as const }) },
           { key: options.signingKey, issuer: options.issuer, audience: options.audience, lifetimeSeconds: options.lifetimeSeconds },
         );
         return reply.code(200).send({ access_token: accessToken, token_type: 'bearer', expires_in: options.lifetimeSeconds, scope: granted.scopes.join(' ') });
