@@ -31,7 +31,9 @@ export function serverCapabilityStatement(software: SoftwareInfo, { transactions
         'registration-office/{staff}, auditor/{staff} (reads the audit trail, AuditEvent, and nothing else) or client/{id}. Backend ' +
         'clients (HA/DH bulk exchange) obtain tokens with SMART Backend Services: POST /auth/token, grant_type=client_credentials ' +
         'with a private_key_jwt assertion; system/ scopes (v1 and v2). No scope grants AuditEvent, and a system/*.… wildcard does ' +
-        'not cover Communication (the patient-notification queue): only a scope naming it does. ' +
+        'not cover Communication (the patient-notification queue): only a scope naming it does. A backend client sees nothing of ' +
+        'patients pending activation or withdrawn (their Patient resources and records are left out of every read, search and ' +
+        'export, as for an HCP), unless the operator registered it to (seesNonParticipating). ' +
         'Missing or bad tokens get 401; a principal without the right gets 403.',
     },
   });

@@ -1,8 +1,11 @@
 import { grantFor } from '../auth/scopes.js';
 import { allResourceTypes } from '../fhir/definitions.js';
+import type { JsonResource } from '../fhir/resource-input.js';
+import type { ReadCheck } from '../fhir/resource-service.js';
 import type { SearchService } from '../fhir/search/search-service.js';
 import { NOTHING, type Visibility } from '../fhir/search/visibility.js';
 import type { SearchCriterion } from '../store/port.js';
+import { isPatientBound, patientsOf } from './records-of.js';
 
 /**
  * What a backend client sees: the types its scopes let it read, and nothing of the others. The
@@ -10,16 +13,39 @@ import type { SearchCriterion } from '../store/port.js';
  * into several types: _include, _revinclude, _has, chains, a search or history across every
  * type, `$everything` and `$export` (its wildcard scopes do not cover the audit trail or the
  * patient-notification queue, see scopes.ts).
+ *
+ * An HCP's system sees nothing of the patients who take no part (pending activation,
+ * withdrawn): not their Patient resources, not a record of theirs, in any of those ways, as
+ * no HCP may. Their notifications (Communication) stay readable to the gateway that sends them.
+ * An operator's own tool registered with `seesNonParticipating` sees them too.
  */
 export interface ClientView {
   visibility: Visibility;
   /** The types it may not read at all, for listings the search criteria do not narrow (history). */
   hiddenTypes: readonly string[];
+  /** The same rule on one record; undefined when every record of a readable type may be seen. */
+  canSee?: ReadCheck;
 }
 
-export function clientView(scopes: readonly string[]): ClientView {
+/**
+ * Patient-bound types shown whoever they name: the notification queue, and Groups, which list
+ * patients rather than hold a record of theirs (a cohort does not vanish when one member
+ * withdraws; what is reached through it leaves that member out).
+ */
+const SHOWN_FOR_NON_PARTICIPANTS: ReadonlySet<string> = new Set(['Communication', 'Group']);
+
+export function clientView(scopes: readonly string[], nonParticipating: ReadonlySet<string>, localBase: string): ClientView {
   const hidden = new Set([...allResourceTypes()].filter((type) => !grantFor(scopes, type).read));
-  return { visibility: (type) => (hidden.has(type) ? [NOTHING] : []), hiddenTypes: [...hidden] };
+  const hiddenTypes = [...hidden];
+  if (nonParticipating.size === 0) return { visibility: (type) => (hidden.has(type) ? [NOTHING] : []), hiddenTypes };
+  const ids = [...nonParticipating];
+  const theirs = (type: string): boolean => isPatientBound(type) && !SHOWN_FOR_NON_PARTICIPANTS.has(type);
+  const notTheirs = (type: string): SearchCriterion => ({ kind: 'not', criterion: type === 'Patient' ? { kind: 'id', ids } : { kind: 'patient', ids } });
+  return {
+    visibility: (type) => (hidden.has(type) ? [NOTHING] : theirs(type) ? [notTheirs(type)] : []),
+    hiddenTypes,
+    canSee: (resource: JsonResource) => !theirs(resource.resourceType as string) || !patientsOf(resource, localBase).some((p) => nonParticipating.has(p)),
+  };
 }
 
 /** More patients than this withheld at once would be a territory this server is not sized for. */

@@ -1,4 +1,4 @@
-import type { Principal } from '../auth/principal.js';
+import type { Principal, SystemPrincipal } from '../auth/principal.js';
 import type { JsonResource } from '../fhir/resource-input.js';
 import type { ReadCheck, WriteGuard } from '../fhir/resource-service.js';
 import { SEES_EVERYTHING, type Visibility } from '../fhir/search/visibility.js';
@@ -29,13 +29,14 @@ export interface AccessView {
 const UNCONSTRAINED: AccessView = { visibility: SEES_EVERYTHING, restrictedReason: () => undefined };
 const NO_GRANTS = { reasons: new Map<string, string>() };
 const NO_REACH = { patients: new Set<string>() };
+const NOBODY: ReadonlySet<string> = new Set();
 const MAX_CACHED_VIEWS = 10_000;
 
 export class AccessPolicy {
   /** The last view built per account, reused while nothing it was built from has changed. */
   private readonly views = new Map<string, { key: string; reach: object; grants: object; view: AccessView }>();
-  /** Backend clients' views, by their scopes. */
-  private readonly clientViews = new Map<string, AccessView>();
+  /** Backend clients' views, by their scopes, with the non-participating patients they were built for. */
+  private readonly clientViews = new Map<string, { nonParticipating: ReadonlySet<string>; view: AccessView }>();
 
   constructor(
     private readonly network: CareNetwork,
@@ -48,7 +49,7 @@ export class AccessPolicy {
   }
 
   async viewFor(principal: Principal): Promise<AccessView> {
-    if (principal.kind === 'system') return this.clientViewFor(principal.scopes);
+    if (principal.kind === 'system') return this.clientViewFor(principal);
     if (principal.kind !== 'account') return UNCONSTRAINED;
     const clinical = !principal.unusable && !principal.noClinicalAccess && principal.group !== undefined;
     const [reach, grants] = clinical
@@ -64,15 +65,15 @@ export class AccessPolicy {
     return view;
   }
 
-  private clientViewFor(scopes: string[]): AccessView {
-    const key = JSON.stringify([...scopes].sort());
-    let view = this.clientViews.get(key);
-    if (!view) {
-      const client = clientView(scopes);
-      view = { ...UNCONSTRAINED, visibility: client.visibility, hiddenTypes: client.hiddenTypes };
-      if (this.clientViews.size >= MAX_CACHED_VIEWS) this.clientViews.clear();
-      this.clientViews.set(key, view);
-    }
+  private async clientViewFor(principal: SystemPrincipal): Promise<AccessView> {
+    const nonParticipating = principal.seesNonParticipating ? NOBODY : await this.network.nonParticipating();
+    const key = JSON.stringify([[...principal.scopes].sort(), principal.seesNonParticipating === true]);
+    const last = this.clientViews.get(key);
+    if (last && last.nonParticipating === nonParticipating) return last.view;
+    const client = clientView(principal.scopes, nonParticipating, this.localBase);
+    const view: AccessView = { ...UNCONSTRAINED, visibility: client.visibility, hiddenTypes: client.hiddenTypes, ...(client.canSee && { canSee: client.canSee }) };
+    if (this.clientViews.size >= MAX_CACHED_VIEWS) this.clientViews.clear();
+    this.clientViews.set(key, { nonParticipating, view });
     return view;
   }
 }

@@ -3,13 +3,15 @@ import type { SearchService } from '../fhir/search/search-service.js';
 import type { BodyCodec } from '../store/codec.js';
 import { within } from '../participation/principals.js';
 import { RULES, endOfDay, startOfDay } from '../participation/rules.js';
+import { withheldPatients } from './client-view.js';
 import { ACCESS_SYSTEMS, inForce } from './model.js';
 
 /**
  * Which patients an HCP may reach right now (joined and active, sharing consent in force or the
- * HCP is HA/DH, and under the HCP's care), and which of them an account holds restricted-access
- * grants for. Both are read from the records and cached until something they depend on is
- * written (Consent, EpisodeOfCare, Patient) or a period in them starts or ends.
+ * HCP is HA/DH, and under the HCP's care), which of them an account holds restricted-access
+ * grants for, and which patients take no part at all (for backend clients). All are read from
+ * the records and cached until something they depend on is written (Consent, EpisodeOfCare,
+ * Patient) or a period in them starts or ends.
  */
 
 export interface Reach {
@@ -48,6 +50,7 @@ export class CareNetwork {
   private generation = 0;
   private readonly reaches = new Map<string, Cached<Reach>>();
   private readonly grants = new Map<string, Cached<Grants>>();
+  private readonly withheld = new Map<string, Cached<ReadonlySet<string>>>();
 
   constructor(
     private readonly searches: SearchService,
@@ -62,6 +65,7 @@ export class CareNetwork {
     this.generation++;
     this.reaches.clear();
     this.grants.clear();
+    this.withheld.clear();
   }
 
   static isPublicProvider(organizationId: string): boolean {
@@ -74,6 +78,14 @@ export class CareNetwork {
 
   grantsOf(accountId: string): Promise<Grants> {
     return this.cached(this.grants, accountId, (now) => this.computeGrants(accountId, now));
+  }
+
+  /**
+   * The patients whose records are not shared (pending activation or withdrawn): the same set
+   * object until a Patient is written, so views built on it can be kept until then.
+   */
+  nonParticipating(): Promise<ReadonlySet<string>> {
+    return this.cached(this.withheld, 'all', async () => ({ value: new Set(await withheldPatients(this.searches)), until: Infinity }));
   }
 
   private cached<T>(cache: Map<string, Cached<T>>, key: string, compute: (now: Date) => Promise<{ value: T; until: number }>): Promise<T> {

@@ -8,8 +8,8 @@ import { hcpWithAccounts, joinedPatient, patientOf } from './territory.js';
 
 /**
  * What a backend client sees: health records its scopes name, never the audit trail or the
- * patient-notification queue through a wildcard, and in bulk exports nothing of patients whose
- * records are not shared (pending activation, withdrawn).
+ * patient-notification queue through a wildcard, and (an HCP's system) nothing of patients whose
+ * records are not shared (pending activation, withdrawn), in bulk exports or any other way.
  */
 
 type Json = Record<string, any>;
@@ -82,8 +82,68 @@ describeEachStore('what a backend client sees', (open) => {
       expect(idsOf(resources, 'Patient').filter((id) => ours.includes(id)), url).toEqual([active.id]);
       expect(idsOf(resources, 'Observation').filter((id) => [...observations.values()].includes(id)), url).toEqual([observations.get(active.id)]);
     }
-    // Withdrawal loses no data: the records are kept, for the patient's return.
+    // Withdrawal loses no data: the records are kept, for the patient's return (an operator's tool sees them).
     const kept = await server.request({ method: 'GET', url: `/fhir/Observation/${observations.get(withdrawn.id)!}`, headers: { ...FHIR_JSON } });
     expect(kept.statusCode).toBe(200);
+  });
+
+  it("an HCP's system reads, searches and reaches nothing of patients pending activation or withdrawn; their notifications still go out; an operator's tool sees them", async () => {
+    const hcp = await hcpWithAccounts(server);
+    const doctor = hcp.accounts['medical-practitioner']!;
+    const active = await joinedPatient(server);
+    const pending = await joinedPatient(server, { activate: false });
+    const leaving = await patientOf(server, hcp.id);
+    const observation = new Map<string, string>();
+    for (const p of [active, pending, leaving]) observation.set(p.id, (await server.create(sampleRecords(p.id)['lab-radiology'])).id as string);
+    // A doctor's read while the patient still takes part queues a notification to them.
+    expect((await server.request({ method: 'GET', url: `/fhir/Observation/${observation.get(leaving.id)!}`, headers: doctor.headers })).statusCode).toBe(200);
+    await withdraw(server, leaving.id);
+
+    const ha = await as({ kind: 'system', clientId: 'ha-bulk', scopes: ['system/*.read'] });
+    const get = (url: string, headers: Headers = ha) => server.request({ method: 'GET', url, headers });
+    const ours = [active.id, pending.id, leaving.id];
+    const idsIn = (bundle: Json, type: string) => ((bundle.entry ?? []) as { resource: Json }[]).map((e) => e.resource).filter((r) => r.resourceType === type).map((r) => r.id as string);
+
+    // Searches: pages and totals hold only the patients who take part, whatever reaches them.
+    const patients = (await get(`/fhir/Patient?_id=${ours.join(',')}`)).json();
+    expect(idsIn(patients, 'Patient')).toEqual([active.id]);
+    expect(patients.total).toBe(1);
+    const records = (await get(`/fhir/Observation?subject=${ours.map((id) => `Patient/${id}`).join(',')}&_include=Observation:subject`)).json();
+    expect(records.total).toBe(1);
+    expect(idsIn(records, 'Observation')).toEqual([observation.get(active.id)]);
+    expect(idsIn(records, 'Patient')).toEqual([active.id]);
+    const reverse = (await get(`/fhir/Patient?_id=${ours.join(',')}&_revinclude=Observation:subject`)).json();
+    expect(idsIn(reverse, 'Observation')).toEqual([observation.get(active.id)]);
+    expect((await get(`/fhir/Observation?subject:Patient.identifier=${leaving.hkic}`)).json().total).toBe(0);
+    expect((await get(`/fhir/Patient?_has:Observation:subject:_id=${observation.get(pending.id)!}`)).json().total).toBe(0);
+    const system = (await get(`/fhir?_type=Patient,Observation&_id=${[...ours, ...observation.values()].join(',')}`)).json();
+    expect(system.total).toBe(2);
+
+    // Reads, versions, history and $everything answer as for a record that does not exist.
+    for (const id of [pending.id, leaving.id]) {
+      for (const url of [`/fhir/Patient/${id}`, `/fhir/Observation/${observation.get(id)!}`, `/fhir/Observation/${observation.get(id)!}/_history/1`, `/fhir/Observation/${observation.get(id)!}/_history`, `/fhir/Patient/${id}/$everything`]) {
+        expect((await get(url)).statusCode, url).toBe(404);
+      }
+    }
+    expect((await get(`/fhir/Observation/${observation.get(active.id)!}`)).statusCode).toBe(200);
+    const history = (await get('/fhir/Observation/_history?_count=1000')).json();
+    expect(idsIn(history, 'Observation').filter((id) => [...observation.values()].includes(id))).toEqual([observation.get(active.id)]);
+    const batch = { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'GET', url: `Observation/${observation.get(leaving.id)!}` } }, { request: { method: 'GET', url: `Observation?subject=Patient/${leaving.id}` } }] };
+    const answered = (await server.request({ method: 'POST', url: '/fhir', headers: { ...FHIR_JSON, ...ha }, payload: batch })).json();
+    expect(answered.entry[0].response.status).toMatch(/^404/);
+    expect(answered.entry[1].resource.total).toBe(0);
+
+    // The notification queued before the withdrawal is still there for the gateway to send.
+    const gateway = await as({ kind: 'system', clientId: 'sms-gateway', scopes: ['system/Communication.read'] });
+    expect((await get(`/fhir/Communication?patient=Patient/${leaving.id}`, gateway)).json().total).toBe(1);
+
+    // An operator's tool, registered to see them, does; and a patient who takes part again is shown again.
+    const operator = await as({ kind: 'system', clientId: 'migration-tool', scopes: ['system/*.read'], seesNonParticipating: true });
+    expect((await get(`/fhir/Patient?_id=${ours.join(',')}`, operator)).json().total).toBe(3);
+    expect((await get(`/fhir/Observation/${observation.get(leaving.id)!}`, operator)).statusCode).toBe(200);
+    const activated = await operation(server, `/fhir/Patient/${pending.id}/$activate`, [{ name: 'identityDocument', valueString: pending.hkic }], await registrationOffice());
+    expect(activated.statusCode, activated.body).toBe(200);
+    expect((await get(`/fhir/Observation/${observation.get(pending.id)!}`)).statusCode).toBe(200);
+    expect((await get(`/fhir/Patient?_id=${ours.join(',')}`)).json().total).toBe(2);
   });
 });

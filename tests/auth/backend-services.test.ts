@@ -12,6 +12,7 @@ function clientKey() {
   return { privateKey, publicJwk: { ...(publicKey.export({ format: 'jwk' }) as JWK), kid: randomUUID(), alg: 'ES256' } };
 }
 const ha = clientKey();
+const operatorTool = clientKey();
 const stranger = clientKey();
 const TOKEN_URL = 'http://fhir.test/auth/token';
 
@@ -29,7 +30,12 @@ function assertion(options: { key?: typeof ha; iss?: string; aud?: string; jti?:
 }
 
 describeEachStore('SMART Backend Services', (open) => {
-  const server = useServer(open, {}, { clients: [{ clientId: 'ha-bulk', name: 'Hospital Authority bulk exchange', jwks: [ha.publicJwk], scopes: ['system/*.read', 'system/Observation.write'] }] });
+  const server = useServer(open, {}, {
+    clients: [
+      { clientId: 'ha-bulk', name: 'Hospital Authority bulk exchange', jwks: [ha.publicJwk], scopes: ['system/*.read', 'system/Observation.write'] },
+      { clientId: 'data-migration', name: "The operator's data migration tool", jwks: [operatorTool.publicJwk], scopes: ['system/*.read'], seesNonParticipating: true },
+    ],
+  });
   const tokenRequest = (fields: Record<string, string>) =>
     server.request({ method: 'POST', url: '/auth/token', headers: { authorization: '', 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams(fields).toString() });
   const grant = async (extra: Record<string, string> = {}, jwt?: string) =>
@@ -68,6 +74,23 @@ describeEachStore('SMART Backend Services', (open) => {
     expect(scope.json().error).toBe('invalid_scope');
     expect((await grant({ grant_type: 'password' })).json().error).toBe('unsupported_grant_type');
     expect((await grant({ client_assertion_type: 'other' })).json().error).toBe('invalid_request');
+  });
+
+  it("an HCP's system does not see a patient who takes no part; a tool the operator registered to see them does", async () => {
+    const withdrawn = await server.create({ resourceType: 'Patient', active: false, name: [{ family: 'Chan' }] });
+    const record = await server.create({ resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: `Patient/${withdrawn.id as string}` } });
+    const tokenOf = async (key: typeof ha, clientId: string) => {
+      const res = await grant({}, await assertion({ key, iss: clientId }));
+      expect(res.statusCode, res.body).toBe(200);
+      return { authorization: `Bearer ${res.json().access_token as string}` };
+    };
+    const hcpSystem = await tokenOf(ha, 'ha-bulk');
+    const operator = await tokenOf(operatorTool, 'data-migration');
+    for (const url of [`/fhir/Patient/${withdrawn.id as string}`, `/fhir/Observation/${record.id as string}`]) {
+      expect((await server.request({ method: 'GET', url, headers: hcpSystem })).statusCode, url).toBe(404);
+      expect((await server.request({ method: 'GET', url, headers: operator })).statusCode, url).toBe(200);
+    }
+    expect((await server.request({ method: 'GET', url: `/fhir/Observation?subject=Patient/${withdrawn.id as string}`, headers: hcpSystem })).json().total).toBe(0);
   });
 
   it('grants no scope on the audit trail, and a wildcard token reads neither the trail nor the notification queue', async () => {

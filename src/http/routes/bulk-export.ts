@@ -67,7 +67,7 @@ export function bulkExportRoutes(app: FastifyInstance, deps: { jobs: BulkJobs; s
     }
     const base = baseUrl(request);
     const transactionTime = Date.now();
-    const withheld = principal.kind === 'system' ? await withheldPatients(deps.searches) : [];
+    const withheld = principal.kind === 'system' && !principal.seesNonParticipating ? await withheldPatients(deps.searches) : [];
     const steps = await exportSteps(deps.searches, { request: exportRequest, types, ...(patients && { patients }), withheld, baseUrl: base, visibility: view.visibility });
     const id = deps.jobs.submit({
       kind: 'export',
