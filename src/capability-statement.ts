@@ -33,7 +33,7 @@ export function serverCapabilityStatement(software: SoftwareInfo, { transactions
         'with a private_key_jwt assertion; system/ scopes (v1 and v2). No scope grants AuditEvent, and a system/*.… wildcard does ' +
         'not cover Communication (the patient-notification queue): only a scope naming it does. A backend client sees nothing of ' +
         'patients pending activation or withdrawn (their Patient resources and records are left out of every read, search and ' +
-        'export, as for an HCP), unless the operator registered it to (seesNonParticipating). ' +
+        'export, and cannot be changed or deleted by it, as for an HCP), unless the operator registered it to (seesNonParticipating). ' +
         'Missing or bad tokens get 401; a principal without the right gets 403.',
     },
   });

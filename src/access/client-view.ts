@@ -1,7 +1,8 @@
 import { grantFor } from '../auth/scopes.js';
 import { allResourceTypes } from '../fhir/definitions.js';
 import type { JsonResource } from '../fhir/resource-input.js';
-import type { ReadCheck } from '../fhir/resource-service.js';
+import { notFound } from '../fhir/outcome.js';
+import type { ReadCheck, WriteGuard } from '../fhir/resource-service.js';
 import type { SearchService } from '../fhir/search/search-service.js';
 import { NOTHING, type Visibility } from '../fhir/search/visibility.js';
 import type { SearchCriterion } from '../store/port.js';
@@ -17,7 +18,9 @@ import { isPatientBound, patientsOf } from './records-of.js';
  * An HCP's system sees nothing of the patients who take no part (pending activation,
  * withdrawn): not their Patient resources, not a record of theirs, in any of those ways, as
  * no HCP may. Their notifications (Communication) stay readable to the gateway that sends them.
- * An operator's own tool registered with `seesNonParticipating` sees them too.
+ * Such a record cannot be changed or deleted by it either (the record is kept for the patient's
+ * return); a new one may be uploaded. An operator's own tool registered with
+ * `seesNonParticipating` sees them too.
  */
 export interface ClientView {
   visibility: Visibility;
@@ -25,6 +28,8 @@ export interface ClientView {
   hiddenTypes: readonly string[];
   /** The same rule on one record; undefined when every record of a readable type may be seen. */
   canSee?: ReadCheck;
+  /** Changes and deletions of a record it may not see answer as for one that does not exist. */
+  guard?: WriteGuard;
 }
 
 /**
@@ -41,10 +46,15 @@ export function clientView(scopes: readonly string[], nonParticipating: Readonly
   const ids = [...nonParticipating];
   const theirs = (type: string): boolean => isPatientBound(type) && !SHOWN_FOR_NON_PARTICIPANTS.has(type);
   const notTheirs = (type: string): SearchCriterion => ({ kind: 'not', criterion: type === 'Patient' ? { kind: 'id', ids } : { kind: 'patient', ids } });
+  const canSee = (resource: JsonResource) => !theirs(resource.resourceType as string) || !patientsOf(resource, localBase).some((p) => nonParticipating.has(p));
+  const mustSee = (previous: JsonResource) => {
+    if (!canSee(previous)) throw notFound(`${String(previous.resourceType)}/${String(previous.id)} is not known`);
+  };
   return {
     visibility: (type) => (hidden.has(type) ? [NOTHING] : theirs(type) ? [notTheirs(type)] : []),
     hiddenTypes,
-    canSee: (resource: JsonResource) => !theirs(resource.resourceType as string) || !patientsOf(resource, localBase).some((p) => nonParticipating.has(p)),
+    canSee,
+    guard: { appliesTo: theirs, check: (_next, previous) => previous && mustSee(previous), checkDelete: mustSee },
   };
 }
 

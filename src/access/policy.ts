@@ -71,7 +71,7 @@ export class AccessPolicy {
     const last = this.clientViews.get(key);
     if (last && last.nonParticipating === nonParticipating) return last.view;
     const client = clientView(principal.scopes, nonParticipating, this.localBase);
-    const view: AccessView = { ...UNCONSTRAINED, visibility: client.visibility, hiddenTypes: client.hiddenTypes, ...(client.canSee && { canSee: client.canSee }) };
+    const view: AccessView = { ...UNCONSTRAINED, visibility: client.visibility, hiddenTypes: client.hiddenTypes, ...(client.canSee && { canSee: client.canSee }), ...(client.guard && { guard: client.guard }) };
     if (this.clientViews.size >= MAX_CACHED_VIEWS) this.clientViews.clear();
     this.clientViews.set(key, { nonParticipating, view });
     return view;

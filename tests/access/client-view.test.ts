@@ -133,6 +133,20 @@ describeEachStore('what a backend client sees', (open) => {
     expect(answered.entry[0].response.status).toMatch(/^404/);
     expect(answered.entry[1].resource.total).toBe(0);
 
+    // Its records cannot be changed or deleted either; a new one may still be uploaded, and is not shown.
+    const writer = await as({ kind: 'system', clientId: 'ha-bulk', scopes: ['system/*.*'] });
+    const hidden = observation.get(leaving.id)!;
+    const changed = { ...sampleRecords(leaving.id)['lab-radiology'], id: hidden, status: 'entered-in-error' };
+    const put = await server.request({ method: 'PUT', url: `/fhir/Observation/${hidden}`, headers: { ...FHIR_JSON, ...writer }, payload: changed });
+    expect(put.statusCode, put.body).toBe(404);
+    expect((await server.request({ method: 'DELETE', url: `/fhir/Observation/${hidden}`, headers: writer })).statusCode).toBe(404);
+    const inBatch = { resourceType: 'Bundle', type: 'batch', entry: [{ request: { method: 'PUT', url: `Observation/${hidden}` }, resource: changed }, { request: { method: 'DELETE', url: `Observation/${hidden}` } }] };
+    const batchAnswer = (await server.request({ method: 'POST', url: '/fhir', headers: { ...FHIR_JSON, ...writer }, payload: inBatch })).json();
+    expect(batchAnswer.entry.map((e: Json) => e.response.status as string)).toEqual([expect.stringMatching(/^404/), expect.stringMatching(/^404/)]);
+    const upload = await server.request({ method: 'POST', url: '/fhir/Observation', headers: { ...FHIR_JSON, ...writer }, payload: sampleRecords(leaving.id)['lab-radiology'] });
+    expect(upload.statusCode, upload.body).toBe(201);
+    expect((await get(`/fhir/Observation/${upload.json().id as string}`)).statusCode).toBe(404);
+
     // The notification queued before the withdrawal is still there for the gateway to send.
     const gateway = await as({ kind: 'system', clientId: 'sms-gateway', scopes: ['system/Communication.read'] });
     expect((await get(`/fhir/Communication?patient=Patient/${leaving.id}`, gateway)).json().total).toBe(1);
@@ -140,7 +154,9 @@ describeEachStore('what a backend client sees', (open) => {
     // An operator's tool, registered to see them, does; and a patient who takes part again is shown again.
     const operator = await as({ kind: 'system', clientId: 'migration-tool', scopes: ['system/*.read'], seesNonParticipating: true });
     expect((await get(`/fhir/Patient?_id=${ours.join(',')}`, operator)).json().total).toBe(3);
-    expect((await get(`/fhir/Observation/${observation.get(leaving.id)!}`, operator)).statusCode).toBe(200);
+    const kept = await get(`/fhir/Observation/${observation.get(leaving.id)!}`, operator);
+    expect(kept.statusCode).toBe(200);
+    expect(kept.json().meta.versionId).toBe('1');
     const activated = await operation(server, `/fhir/Patient/${pending.id}/$activate`, [{ name: 'identityDocument', valueString: pending.hkic }], await registrationOffice());
     expect(activated.statusCode, activated.body).toBe(200);
     expect((await get(`/fhir/Observation/${observation.get(pending.id)!}`)).statusCode).toBe(200);
