@@ -229,7 +229,9 @@ export class SqliteStore implements ResourceStore {
     this.ownership = options.ownership;
     this.checkSchemaVersion(options.ownership);
     this.db.exec(SCHEMA);
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // Written only when it changes: every connection opens the file (the writer and audit threads
+    // too, while requests are being written), and setting it is a write.
+    if (this.db.pragma('user_version', { simple: true }) !== SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
 
     this.latest = this.db.prepare(
       `SELECT * FROM resource_version WHERE resource_type = ? AND id = ?
@@ -258,9 +260,14 @@ export class SqliteStore implements ResourceStore {
     this.head = this.db.prepare('SELECT doc, version_id, last_updated, deleted FROM resource_current WHERE resource_type = ? AND id = ?');
     this.addCode = this.db.prepare('INSERT OR IGNORE INTO search_param (resource_type, param) VALUES (?, ?)');
     this.readCode = this.db.prepare<[string, string], number>('SELECT code FROM search_param WHERE resource_type = ? AND param = ?').pluck();
-    this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request));
-    this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request)));
-    this.inOneTransaction = this.db.transaction((work: () => void) => work());
+    // BEGIN IMMEDIATE: a write takes the write lock before its first read. A deferred one reads
+    // first (the current version), and SQLite then refuses it the write lock at once, without
+    // the busy timeout, if another connection holds it: as the writer thread did, setting the
+    // schema version while opening, in the middle of the first burst of creates (a 500).
+    // (Inside a transaction these run as savepoints anyway.)
+    this.writeTx = this.db.transaction((request: WriteRequest) => this.writeNow(request)).immediate;
+    this.writeManyTx = this.db.transaction((requests: WriteRequest[]) => requests.map((request) => this.writeNow(request))).immediate;
+    this.inOneTransaction = this.db.transaction((work: () => void) => work()).immediate;
     if (options.gate && options.gate.party !== 'main') {
       this.checkpoints = options.gate.checkpoints && new CheckpointSignal(options.gate.checkpoints);
     } else if (options.path !== ':memory:') {
