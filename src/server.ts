@@ -177,8 +177,8 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const resources = new ResourceService(store, codec, searches, {
     searchIndexing: options.searchIndexing ?? true,
     derivedIndex: accessIndexEntries,
-    onWrite: (type) => {
-      policy.changed(type);
+    onWrite: (type, id, written) => {
+      policy.changed(type, id, written);
       principals.changed(type);
     },
   });

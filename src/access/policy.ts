@@ -43,9 +43,9 @@ export class AccessPolicy {
     private readonly localBase: string,
   ) {}
 
-  /** Forget what depended on a written type (consents, care relationships, patients). */
-  changed(resourceType: string): void {
-    this.network.changed(resourceType);
+  /** Forget what depended on a written type (consents, care relationships, patients); see WriteListener. */
+  changed(resourceType: string, id?: string, written?: JsonResource | null): void {
+    this.network.changed(resourceType, id, written);
   }
 
   async viewFor(principal: Principal): Promise<AccessView> {

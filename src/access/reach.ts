@@ -1,4 +1,5 @@
 import type { Consent, EpisodeOfCare } from 'fhir/r4.js';
+import type { JsonResource } from '../fhir/resource-input.js';
 import type { SearchService } from '../fhir/search/search-service.js';
 import type { BodyCodec } from '../store/codec.js';
 import { within } from '../participation/principals.js';
@@ -50,7 +51,9 @@ export class CareNetwork {
   private generation = 0;
   private readonly reaches = new Map<string, Cached<Reach>>();
   private readonly grants = new Map<string, Cached<Grants>>();
-  private readonly withheld = new Map<string, Cached<ReadonlySet<string>>>();
+  /** The non-participating patients, once read; kept up to date by the Patient writes reported (see `changed`). */
+  private nonParticipants: Promise<ReadonlySet<string>> | undefined;
+  private knownNonParticipants: ReadonlySet<string> | undefined;
 
   constructor(
     private readonly searches: SearchService,
@@ -59,13 +62,35 @@ export class CareNetwork {
     private readonly clock: () => Date = () => new Date(),
   ) {}
 
-  /** Told of every write: what depends on these types is recomputed on the next request. */
-  changed(resourceType: string): void {
+  /**
+   * Told of every write: what depends on these types is recomputed on the next request. The
+   * non-participating patients change only by a Patient that becomes or stops being one, told
+   * from the written Patient itself when it is at hand (so a backend client's view, built on the
+   * same set, is kept across the writes of other patients).
+   */
+  changed(resourceType: string, id?: string, written?: JsonResource | null): void {
     if (!DEPENDS_ON.has(resourceType)) return;
     this.generation++;
     this.reaches.clear();
     this.grants.clear();
-    this.withheld.clear();
+    if (resourceType === 'Patient') this.patientChanged(id, written);
+  }
+
+  private patientChanged(id: string | undefined, written: JsonResource | null | undefined): void {
+    const known = this.knownNonParticipants;
+    if (id === undefined || written === undefined || !known) {
+      this.nonParticipants = undefined;
+      this.knownNonParticipants = undefined;
+      return;
+    }
+    // Participation.status sets Patient.active: false while pending activation or withdrawn.
+    const withheld = written !== null && written.active === false;
+    if (withheld === known.has(id)) return;
+    const next = new Set(known);
+    if (withheld) next.add(id);
+    else next.delete(id);
+    this.knownNonParticipants = next;
+    this.nonParticipants = Promise.resolve(next);
   }
 
   static isPublicProvider(organizationId: string): boolean {
@@ -82,10 +107,24 @@ export class CareNetwork {
 
   /**
    * The patients whose records are not shared (pending activation or withdrawn): the same set
-   * object until a Patient is written, so views built on it can be kept until then.
+   * object until one of them changes, so views built on it can be kept until then.
    */
   nonParticipating(): Promise<ReadonlySet<string>> {
-    return this.cached(this.withheld, 'all', async () => ({ value: new Set(await withheldPatients(this.searches)), until: Infinity }));
+    if (this.nonParticipants) return this.nonParticipants;
+    const reading = withheldPatients(this.searches).then(
+      (ids) => {
+        const found: ReadonlySet<string> = new Set(ids);
+        // Kept only if no Patient was written while it was read (else the next call reads again).
+        if (this.nonParticipants === reading) this.knownNonParticipants = found;
+        return found;
+      },
+      (error: unknown) => {
+        if (this.nonParticipants === reading) this.nonParticipants = undefined;
+        throw error;
+      },
+    );
+    this.nonParticipants = reading;
+    return reading;
   }
 
   private cached<T>(cache: Map<string, Cached<T>>, key: string, compute: (now: Date) => Promise<{ value: T; until: number }>): Promise<T> {

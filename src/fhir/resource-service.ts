@@ -54,8 +54,14 @@ export interface ResourceServiceOptions {
   /** Index entries the layers above derive from a whole resource. */
   derivedIndex?: IndexOptions['derived'];
   /** Told after every stored write (caches of what depends on some types listen). */
-  onWrite?: (resourceType: string, id: string) => void;
+  onWrite?: WriteListener;
 }
+
+/**
+ * A stored write: the resource as written (`written`), null for a deletion, undefined when not
+ * at hand (a committed transaction reports its writes after the fact).
+ */
+export type WriteListener = (resourceType: string, id: string, written?: JsonResource | null) => void;
 
 /**
  * A check on a write against the version it replaces (undefined for a new resource), run
@@ -116,7 +122,7 @@ export class ResourceService {
    * The same service over another store (a transaction's staging overlay). Writes there are not
    * yet stored, so they are reported to `onWrite` of the caller's choosing instead of the caches.
    */
-  over(store: ResourceStore, onWrite?: (resourceType: string, id: string) => void): ResourceService {
+  over(store: ResourceStore, onWrite?: WriteListener): ResourceService {
     const { onWrite: _stored, ...options } = this.options;
     return new ResourceService(store, this.codec, this.searches, { ...options, ...(onWrite && { onWrite }) });
   }
@@ -255,7 +261,7 @@ export class ResourceService {
     if (!current || current.deleted) return {};
     try {
       const stored = await this.store.write({ resourceType, id, expectedVersion: current.versionId });
-      this.options.onWrite?.(resourceType, id);
+      this.options.onWrite?.(resourceType, id, null);
       return { stored };
     } catch (error) {
       if (error instanceof VersionConflictError && ifMatch === undefined) return this.delete(resourceType, id, undefined, guard);
@@ -314,7 +320,7 @@ export class ResourceService {
           // Rendered ahead for the pinned version, as data a store can hand to another thread.
           ...(pinned !== undefined && this.codec === plainJsonCodec && { rendered: renderedAhead(renderBody, pinned, previous) }),
         });
-        this.options.onWrite?.(resourceType, id);
+        this.options.onWrite?.(resourceType, id, resource);
         const created = pinned === null || !previous || previous.deleted;
         return { ...this.decode(stored), status: created ? 201 : 200 };
       } catch (error) {

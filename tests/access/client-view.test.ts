@@ -161,5 +161,11 @@ describeEachStore('what a backend client sees', (open) => {
     expect(activated.statusCode, activated.body).toBe(200);
     expect((await get(`/fhir/Observation/${observation.get(pending.id)!}`)).statusCode).toBe(200);
     expect((await get(`/fhir/Patient?_id=${ours.join(',')}`)).json().total).toBe(2);
+    // A withdrawal takes effect at the next request, and other patients' writes change nothing.
+    await server.create({ resourceType: 'Patient', active: true, name: [{ family: 'Lee' }] });
+    expect((await get(`/fhir/Observation/${observation.get(active.id)!}`)).statusCode).toBe(200);
+    await withdraw(server, active.id);
+    expect((await get(`/fhir/Observation/${observation.get(active.id)!}`)).statusCode).toBe(404);
+    expect((await get(`/fhir/Patient?_id=${ours.join(',')}`)).json().total).toBe(1);
   });
 });
