@@ -1,5 +1,6 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import { DEFAULT_CARD_READERS_FILE } from '../src/auth/from-config.js';
 import { readConfig } from '../src/config.js';
@@ -19,13 +20,6 @@ import { SYSTEMS } from '../src/participation/rules.js';
  */
 
 const ALG = 'ES256';
-const args = process.argv.slice(2);
-const option = (name: string) => {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  const [, value] = args.splice(at, 2);
-  return value;
-};
 
 async function register(organizationId: string, readerId: string, readersFile: string): Promise<void> {
   const { privateKey, publicKey } = await generateKeyPair(ALG, { extractable: true });
@@ -51,9 +45,10 @@ async function read(keyFile: string, number: string, system: string): Promise<vo
 try {
   const config = readConfig();
   if (config.mode === 'production') throw new Error('EHEALTH_MODE=production: readings come from the HCPs\' registered card readers, not from this script');
-  const readerName = option('--reader');
-  const system = option('--system') ?? SYSTEMS.identityDocument('hkic');
-  const [command, first, second] = args;
+  const { values, positionals } = parseArgs({ options: { reader: { type: 'string' }, system: { type: 'string' } }, allowPositionals: true });
+  const readerName = values.reader;
+  const system = values.system ?? SYSTEMS.identityDocument('hkic');
+  const [command, first, second] = positionals;
   if (command === 'register' && first) await register(first, readerName ?? `reader of ${first}`, config.auth.cardReadersFile ?? DEFAULT_CARD_READERS_FILE);
   else if (command === 'read' && first && second) await read(first, second, system);
   else throw new Error('usage: npm run card-reader -- register ORGANIZATION-ID [--reader NAME] | read KEY-FILE NUMBER [--system SYSTEM]');

@@ -1,3 +1,4 @@
+import { parseArgs } from 'node:util';
 import { loadOrCreateDevKey } from '../src/auth/keys.js';
 import type { PrincipalClaim } from '../src/auth/principal.js';
 import { issueToken } from '../src/auth/tokens.js';
@@ -42,25 +43,20 @@ function claimFrom(arg: string, scope: string, seesNonParticipating: boolean): P
   }
 }
 
-const args = process.argv.slice(2);
-const option = (name: string) => {
-  const at = args.indexOf(name);
-  if (at < 0) return undefined;
-  const [, value] = args.splice(at, 2);
-  return value;
-};
 try {
-  const lifetime = Number(option('--lifetime') ?? 3600);
-  const scope = option('--scope') ?? 'system/*.read';
-  const flagAt = args.indexOf('--sees-non-participating');
-  if (flagAt >= 0) args.splice(flagAt, 1);
-  const principal = args[0];
+  const { values, positionals } = parseArgs({
+    options: { lifetime: { type: 'string' }, scope: { type: 'string' }, 'sees-non-participating': { type: 'boolean' } },
+    allowPositionals: true,
+  });
+  const lifetime = Number(values.lifetime ?? 3600);
+  const scope = values.scope ?? 'system/*.read';
+  const principal = positionals[0];
   if (!principal) throw new Error('usage: npm run token -- <practitioner-role/ID | patient/ID | related-person/ID | operator | client/ID> [--lifetime SECONDS] [--scope SCOPES] [--sees-non-participating]');
   const config = readConfig();
   if (config.mode === 'production') throw new Error('EHEALTH_MODE=production: development tokens are never accepted there, so none are made');
   if (!Number.isInteger(lifetime) || lifetime <= 0 || lifetime > 86_400) throw new Error('--lifetime is a number of seconds, at most a day');
   const key = await loadOrCreateDevKey(config.auth.devKeyFile);
-  console.log(await issueToken(claimFrom(principal, scope, flagAt >= 0), { key, issuer: config.auth.issuers[0]!, audience: config.auth.audience, lifetimeSeconds: lifetime }));
+  console.log(await issueToken(claimFrom(principal, scope, values['sees-non-participating'] === true), { key, issuer: config.auth.issuers[0]!, audience: config.auth.audience, lifetimeSeconds: lifetime }));
 } catch (error) {
   console.error(`token: ${(error as Error).message}`);
   process.exit(2);
