@@ -31,8 +31,10 @@ import { MB, ServerProcess, systemBusySeconds, threadCpuSeconds, type ServerProc
  *    and at 1 connection with _total=none (what the exact total costs);
  *  - answers checked on a sample against the generator's facts (totals, every match, full
  *    result sets by paging);
- *  - what search indexing costs on create: a fixed batch of Observations (BENCH_INDEX_BATCH,
- *    5,000, twice, at 32 connections) against two fresh servers, default and SEARCH_INDEXING=off.
+ *  - what search indexing costs on create, against two fresh servers, default and
+ *    SEARCH_INDEXING=off, given the same Observations: the time of a create, one at a time
+ *    (BENCH_INDEX_SEQUENTIAL_BATCH, 2,000, twice; the target), then the throughput at
+ *    saturation (BENCH_INDEX_BATCH, 5,000, twice, at 32 connections; reported).
  *
  * Runtime at the defaults on 2 cores: about 15-20 minutes (ingest 5-6 at ~300 creates/s, each
  * shape's probes, checks and 3 runs of 2 + 10 s, the indexing phase 1-2); it always ends by itself:
@@ -561,7 +563,7 @@ interface IndexingMode {
   creates: number;
   seconds: number;
   createsPerSecond: number;
-  /** Mean wall time per create at INDEX_CONNECTIONS, ms (1000 / creates per second). */
+  /** Mean wall time per create at the phase's connections, ms (1000 × connections / creates per second). */
   msPerCreate: number;
   p50Ms: number;
   p99Ms: number;
@@ -572,12 +574,14 @@ interface IndexingMode {
   peakRssMB: number;
 }
 
-interface IndexingResult {
+/** One way of sending the creates: one at a time (each create's own time), or many at once (throughput). */
+interface IndexingPhase {
+  name: 'create time' | 'saturation';
+  connections: number;
   batch: number;
   rounds: number;
-  connections: number;
   modes: IndexingMode[];
-  /** Extra create time with indexing, percent (from mean time per create, i.e. throughput). */
+  /** Extra time per create with indexing, percent: at 1 connection each create's own time, at many the inverse of throughput. */
   overheadPct: number;
   /** The same from the server's CPU time per create. */
   cpuOverheadPct: number;
@@ -596,52 +600,80 @@ function syntheticIds(population: Population): IdTable {
   return Object.fromEntries(RESOURCE_TYPES.map((t) => [t, Array.from({ length: population.counts[t] }, (_, i) => id(t, i))])) as IdTable;
 }
 
-async function indexingOverhead(settings: BenchSettings, population: Population, batch: number): Promise<{ result: IndexingResult; runs: LoadResult[] }> {
+interface IndexingServer {
+  mode: 'on' | 'off';
+  server: ServerProcess;
+  next: number;
+}
+
+/**
+ * Two fresh servers, indexing on and off, given the same Observations in the same order: first
+ * one at a time (what a create costs a clinic system, measured as the issue's other times are,
+ * at 1 connection), then many at once (what indexing costs the server's throughput when it is
+ * saturated).
+ */
+async function indexingOverhead(settings: BenchSettings, population: Population, sequentialBatch: number, batch: number): Promise<{ phases: IndexingPhase[]; runs: LoadResult[] }> {
   const ids = syntheticIds(population);
   const facts = population.clinical.Observation;
-  const needed = INDEX_WARMUP + INDEX_ROUNDS * batch;
+  const needed = INDEX_WARMUP + INDEX_ROUNDS * (sequentialBatch + batch);
   const bodies = Array.from({ length: needed }, (_, i) => JSON.stringify(buildResource(population, 'Observation', facts[i % facts.length]!.index, ids)));
   const options = { log: settings.serverLog, keep: settings.keep, nodeArgs: settings.serverNodeArgs };
-  const servers: { mode: 'on' | 'off'; server: ServerProcess; next: number }[] = [];
+  const servers: IndexingServer[] = [];
   const runs: LoadResult[] = [];
-  const threadCpu = { on: new Map<string, number>(), off: new Map<string, number>() };
   try {
     servers.push({ mode: 'on', server: await ServerProcess.start(options), next: 0 });
     servers.push({ mode: 'off', server: await ServerProcess.start({ ...options, env: { SEARCH_INDEXING: 'off' } }), next: 0 });
-    // Each server gets the same bodies in the same order.
-    const createRequest = (s: (typeof servers)[number]): autocannon.Request => ({
-      method: 'POST',
-      path: '/fhir/Observation',
-      headers: { accept: FHIR_JSON, 'content-type': FHIR_JSON },
-      setupRequest: (req) => {
-        req.body = bodies[s.next++ % bodies.length]!;
-        return req;
-      },
-    });
-    const batchRun = (s: (typeof servers)[number], name: string, amount: number) =>
-      runLoad({ name, server: s.server, connections: INDEX_CONNECTIONS, seconds: settings.seconds, warmupSeconds: 0, amount, requests: [createRequest(s)] });
+    const batchRun = (s: IndexingServer, name: string, amount: number, connections: number) =>
+      runLoad({ name, server: s.server, connections, seconds: settings.seconds, warmupSeconds: 0, amount, requests: [createRequest(s, bodies)] });
     for (const s of servers) {
       process.stdout.write(`   indexing ${s.mode}: warm-up, ${INDEX_WARMUP} Observations ...`);
-      await batchRun(s, `warm-up ${s.mode}`, INDEX_WARMUP);
+      await batchRun(s, `warm-up ${s.mode}`, INDEX_WARMUP, INDEX_CONNECTIONS);
       process.stdout.write(' done\n');
     }
-    // Alternate the order between rounds, so drift in machine load does not favour one side.
-    for (let round = 0; round < INDEX_ROUNDS; round++) {
-      for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
-        const name = `create Observation, indexing ${s.mode} #${round + 1}`;
-        process.stdout.write(`   ${name}: ${batch} at ${INDEX_CONNECTIONS} connections ...`);
-        const threadsBefore = threadCpuSeconds(s.server.pid);
-        const r = await batchRun(s, name, batch);
-        addThreadCpu(threadCpu[s.mode], threadsBefore, threadCpuSeconds(s.server.pid));
-        process.stdout.write(` ${fmt(r.rps)} creates/s, p50 ${r.latencyMs.p50} ms\n`);
-        runs.push(r);
+    const phases: IndexingPhase[] = [];
+    for (const [name, connections, amount] of [
+      ['create time', 1, sequentialBatch],
+      ['saturation', INDEX_CONNECTIONS, batch],
+    ] as const) {
+      const threadCpu = { on: new Map<string, number>(), off: new Map<string, number>() };
+      const mine: LoadResult[] = [];
+      // Alternate the order between rounds, so drift in machine load does not favour one side.
+      for (let round = 0; round < INDEX_ROUNDS; round++) {
+        for (const s of round % 2 === 0 ? servers : [...servers].reverse()) {
+          const runName = `create Observation, indexing ${s.mode}, ${connections} conn. #${round + 1}`;
+          process.stdout.write(`   ${runName}: ${amount} ...`);
+          const threadsBefore = threadCpuSeconds(s.server.pid);
+          const r = await batchRun(s, runName, amount, connections);
+          addThreadCpu(threadCpu[s.mode], threadsBefore, threadCpuSeconds(s.server.pid));
+          process.stdout.write(` ${fmt(r.rps)} creates/s, p50 ${r.latencyMs.p50} ms\n`);
+          mine.push(r);
+        }
       }
+      runs.push(...mine);
+      phases.push(phaseResult(name, connections, amount, mine, threadCpu));
     }
+    return { phases, runs };
   } finally {
     for (const s of servers) await s.server.stop();
   }
+}
+
+/** POST /fhir/Observation with the server's next body: each server gets the same bodies in the same order. */
+function createRequest(s: IndexingServer, bodies: string[]): autocannon.Request {
+  return {
+    method: 'POST',
+    path: '/fhir/Observation',
+    headers: { accept: FHIR_JSON, 'content-type': FHIR_JSON },
+    setupRequest: (req) => {
+      req.body = bodies[s.next++ % bodies.length]!;
+      return req;
+    },
+  };
+}
+
+function phaseResult(name: IndexingPhase['name'], connections: number, batch: number, runs: LoadResult[], threadCpu: Record<'on' | 'off', Map<string, number>>): IndexingPhase {
   const modes = (['on', 'off'] as const).map((m): IndexingMode => {
-    const mine = runs.filter((r) => r.name.includes(`indexing ${m} `));
+    const mine = runs.filter((r) => r.name.includes(`indexing ${m},`));
     const creates = mine.reduce((n, r) => n + r.requests, 0);
     const seconds = mine.reduce((n, r) => n + r.seconds, 0);
     const cpuSeconds = mine.reduce((n, r) => n + r.server.cpuSeconds, 0);
@@ -650,27 +682,25 @@ async function indexingOverhead(settings: BenchSettings, population: Population,
       creates,
       seconds: round(seconds, 2),
       createsPerSecond: round(creates / seconds),
-      msPerCreate: round((seconds * 1000) / creates, 3),
+      msPerCreate: round((seconds * 1000 * connections) / creates, 3),
       p50Ms: median(mine.map((r) => r.latencyMs.p50)),
       p99Ms: median(mine.map((r) => r.latencyMs.p99)),
       cpuMsPerCreate: round((cpuSeconds * 1000) / creates, 3),
-      threadUsPerCreate: Object.fromEntries([...threadCpu[m]].sort((a, b) => b[1] - a[1]).map(([name, seconds]) => [name, round((seconds * 1e6) / creates)])),
+      threadUsPerCreate: Object.fromEntries([...threadCpu[m]].sort((a, b) => b[1] - a[1]).map(([thread, seconds]) => [thread, round((seconds * 1e6) / creates)])),
       peakRssMB: Math.max(...mine.map((r) => r.server.peakRssMB)),
     };
   });
   const [on, off] = modes as [IndexingMode, IndexingMode];
   const pct = (a: number, b: number) => (b > 0 ? round((a / b - 1) * 100, 1) : 0);
   return {
-    runs,
-    result: {
-      batch,
-      rounds: INDEX_ROUNDS,
-      connections: INDEX_CONNECTIONS,
-      modes,
-      overheadPct: pct(on.msPerCreate, off.msPerCreate),
-      cpuOverheadPct: pct(on.cpuMsPerCreate, off.cpuMsPerCreate),
-      p50OverheadPct: pct(on.p50Ms, off.p50Ms),
-    },
+    name,
+    connections,
+    batch,
+    rounds: INDEX_ROUNDS,
+    modes,
+    overheadPct: pct(on.msPerCreate, off.msPerCreate),
+    cpuOverheadPct: pct(on.cpuMsPerCreate, off.cpuMsPerCreate),
+    p50OverheadPct: pct(on.p50Ms, off.p50Ms),
   };
 }
 
@@ -855,6 +885,7 @@ function settingsOf() {
     ingestConcurrency: envInt('BENCH_INGEST_CONCURRENCY', 32),
     searchConnections: envInt('BENCH_SEARCH_CONNECTIONS', 8),
     indexBatch: envInt('BENCH_INDEX_BATCH', 5000),
+    indexSequentialBatch: envInt('BENCH_INDEX_SEQUENTIAL_BATCH', 2000),
     only: (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }
@@ -867,7 +898,7 @@ export const search: Scenario = {
     const perRun = settings.seconds + settings.warmupSeconds + 10;
     // Ingest at a pessimistic 100/s; per shape its probes (and restarts), checks and runs; the indexing batches at 100/s.
     const perShape = 2 * (PROBE_TIMEOUT_MS / 1000 + 15) + 60 + 3 * (perRun + SETTLE_CAP_MS / 1000);
-    return 300 + s.resources / 100 + SHAPE_NAMES.length * perShape + (2 * INDEX_WARMUP + 2 * INDEX_ROUNDS * s.indexBatch) / 100;
+    return 300 + s.resources / 100 + SHAPE_NAMES.length * perShape + (2 * INDEX_WARMUP + 2 * INDEX_ROUNDS * (s.indexSequentialBatch + s.indexBatch)) / 100;
   },
   async run(settings) {
     const startedAt = new Date().toISOString();
@@ -919,21 +950,28 @@ export const search: Scenario = {
 
     if (runIndexing && error === undefined) {
       try {
-        const { result, runs: indexRuns } = await indexingOverhead(settings, population, s.indexBatch);
+        const { phases, runs: indexRuns } = await indexingOverhead(settings, population, s.indexSequentialBatch, s.indexBatch);
         runs.push(...indexRuns);
-        setup = { ...setup, indexing: result };
-        targets.push(target('indexing overhead on create time', result.overheadPct, '<=', TARGETS.indexingOverheadPct, '%'));
+        setup = { ...setup, indexing: phases };
+        const [createTime, saturation] = phases as [IndexingPhase, IndexingPhase];
+        targets.push(target('indexing overhead on create time', createTime.overheadPct, '<=', TARGETS.indexingOverheadPct, '%'));
+        for (const phase of phases) {
+          notes.push(
+            '',
+            table(
+              [`indexing, ${phase.name}`, 'creates', 'creates/s', 'ms/create', 'p50 ms', 'p99 ms', 'server CPU ms/create', 'peak RSS MB'],
+              phase.modes.map((m) => [m.mode, fmt(m.creates), fmt(m.createsPerSecond), fmt(m.msPerCreate, 2), fmt(m.p50Ms), fmt(m.p99Ms), fmt(m.cpuMsPerCreate, 2), fmt(m.peakRssMB)]),
+            ),
+            `   ${phase.rounds} × ${fmt(phase.batch)} Observations per server at ${phase.connections} connection${phase.connections === 1 ? '' : 's'}, alternating servers; ` +
+              `indexing adds ${phase.overheadPct}% to ${phase.connections === 1 ? 'the time of a create' : 'the time per create (the inverse of throughput)'}, ${phase.cpuOverheadPct}% to server CPU per create, ${phase.p50OverheadPct}% to p50.`,
+            ...phase.modes.map((m) => `   server CPU per create by thread, indexing ${m.mode} (us): ${Object.entries(m.threadUsPerCreate).map(([name, us]) => `${name} ${fmt(us)}`).join(', ')}`),
+          );
+        }
         notes.push(
-          '',
-          table(
-            ['indexing', 'creates', 'creates/s', 'ms/create', 'p50 ms', 'p99 ms', 'server CPU ms/create', 'peak RSS MB'],
-            result.modes.map((m) => [m.mode, fmt(m.creates), fmt(m.createsPerSecond), fmt(m.msPerCreate, 2), fmt(m.p50Ms), fmt(m.p99Ms), fmt(m.cpuMsPerCreate, 2), fmt(m.peakRssMB)]),
-          ),
-          `   ${result.rounds} × ${fmt(result.batch)} Observations per server at ${result.connections} connections (after ${INDEX_WARMUP} to warm up), alternating servers; ` +
-            `indexing adds ${result.overheadPct}% to create time (throughput), ${result.cpuOverheadPct}% to server CPU per create, ${result.p50OverheadPct}% to p50.`,
-          ...result.modes.map((m) => `   server CPU per create by thread, indexing ${m.mode} (us): ${Object.entries(m.threadUsPerCreate).map(([name, us]) => `${name} ${fmt(us)}`).join(', ')}`),
           '   (main: requests; fhir-writer: commits handed over; fhir-audit: the audit trail; fhir-checkpoint: the WAL into the file; node: garbage collection, compilers, I/O pool)',
+          `   The target is on the time of a create (1 connection, as every other time here); at saturation (${saturation.connections} connections) indexing costs ${saturation.overheadPct}% of throughput, reported, not a target.`,
         );
+        const result = { modes: phases.flatMap((phase) => phase.modes) };
         peakRssMB = Math.max(peakRssMB, ...result.modes.map((m) => m.peakRssMB));
       } catch (err) {
         error = err instanceof Error ? err.message : String(err);
