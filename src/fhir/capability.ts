@@ -119,7 +119,8 @@ export function capabilityStatement(software: SoftwareInfo, additions?: Capabili
             ? 'Batch Bundles are accepted at the base URL; transactions are refused (501) because this deployment of the store cannot apply several writes all or none.'
             : 'Batch and transaction Bundles are accepted at the base URL: every entry method with its conditional forms, urn:uuid and ' +
               'urn:oid placeholders and conditional references resolved; a transaction stores all of its entries or none. Conditional ' +
-              'criteria inside a transaction are judged against the data as it was before the transaction.'),
+              'criteria inside a transaction are judged against the data as it was before the transaction; its GET entries run after ' +
+              'its writes and see them.'),
         ...(additions && { security: additions.security }),
         resource: [...allResourceTypes()].map((type) => resourceCapability(type, additions?.operations.get(type))),
         interaction: [{ code: 'history-system' }, { code: 'search-system' }, { code: 'batch' }, ...(additions?.transactions === false ? [] : [{ code: 'transaction' as const }])],

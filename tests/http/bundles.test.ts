@@ -354,27 +354,44 @@ describeEachStore('batch and transaction bundles', (open) => {
       });
     });
 
-    it("a GET by id sees the transaction's own writes; a GET search or history sees the data as it was before it", async ({ skip }) => {
+    it("GET entries run after the writes and see them: a read by id, a search, a compartment and a history", async ({ skip }) => {
       if (!transactions()) skip();
-      // Not what FHIR asks (GET entries run after the writes, so a search should find them too),
-      // but what the staging can do today: see the comment where the transaction runs its entries.
       const existing = await server.create(patient('TX-SEE-OLD'));
       const res = await post(server, bundle('transaction', [
         { request: { method: 'GET', url: `Patient/${existing.id}` } },
         { request: { method: 'GET', url: `Patient?identifier=${HKID}|TX-SEE-NEW` } },
         { request: { method: 'GET', url: `Patient?identifier=${HKID}|TX-SEE-OLD` } },
         { request: { method: 'GET', url: `Patient/${existing.id}/_history` } },
+        { request: { method: 'GET', url: `Patient/${existing.id}/Observation` } },
         { request: { method: 'POST', url: 'Patient' }, resource: patient('TX-SEE-NEW') },
         { request: { method: 'PUT', url: `Patient/${existing.id}` }, resource: patient('TX-SEE-OLD', { id: existing.id, active: true }) },
+        { request: { method: 'POST', url: 'Observation' }, resource: observation(`Patient/${existing.id}`) },
       ]));
       expect(res.statusCode, res.body).toBe(200);
-      const [byId, searchNew, searchOld, history] = (res.json().entry as Entry[]).map((e) => e.resource);
+      const answered = res.json().entry as Entry[];
+      const [byId, searchNew, searchOld, history, compartment] = answered.map((e) => e.resource);
       expect([byId.meta.versionId, byId.active]).toEqual(['2', true]);
-      expect(searchNew.total).toBe(0);
+      const created = answered[5]!.response.location.split('/')[1];
+      expect(searchNew.total).toBe(1);
+      expect(searchNew.entry[0].resource.id).toBe(created);
       expect(searchOld.total).toBe(1);
-      expect(searchOld.entry[0].resource.meta.versionId).toBe('1');
-      expect(history.total).toBe(1);
-      expect((await server.request({ method: 'GET', url: `/fhir/Patient?identifier=${HKID}|TX-SEE-NEW` })).json().total).toBe(1);
+      expect([searchOld.entry[0].resource.meta.versionId, searchOld.entry[0].resource.active]).toEqual(['2', true]);
+      expect(history.total).toBe(2);
+      expect(compartment.entry.map((e: Entry) => e.resource.id)).toEqual([answered[7]!.response.location.split('/')[1]]);
+      // What the searches answered is what was committed: the same timestamps as a read now gives.
+      const now = (await server.request({ method: 'GET', url: `/fhir/Patient/${existing.id}` })).json();
+      expect(searchOld.entry[0].resource.meta.lastUpdated).toBe(now.meta.lastUpdated);
+    });
+
+    it('a malformed GET search still fails the whole transaction before anything is stored', async ({ skip }) => {
+      if (!transactions()) skip();
+      const res = await post(server, bundle('transaction', [
+        { request: { method: 'POST', url: 'Patient' }, resource: patient('TX-BAD-GET') },
+        { request: { method: 'GET', url: 'Patient?birthdate=notadate' } },
+      ]));
+      expect(res.statusCode).toBe(400);
+      expect(outcomeOf(res).expressions).toContain('Bundle.entry[1]');
+      expect((await server.request({ method: 'GET', url: `/fhir/Patient?identifier=${HKID}|TX-BAD-GET` })).json().total).toBe(0);
     });
 
     it('an unresolvable placeholder fails the transaction', async ({ skip }) => {

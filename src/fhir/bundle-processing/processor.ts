@@ -40,6 +40,8 @@ const ORDER: Record<BundleEntryRequest['method'], number> = { DELETE: 0, POST: 1
 
 const statusLine = (status: number) => `${status} ${STATUS_CODES[status] ?? ''}`.trim();
 const isWrite = (entry: BundleEntryRequest) => entry.method !== 'GET' && entry.method !== 'HEAD';
+/** A GET or HEAD that lists (a search, a compartment, a history) rather than reads one resource. */
+const isListing = (entry: BundleEntryRequest) => !isWrite(entry) && (entry.history === true || entry.id === undefined || entry.compartmentType !== undefined);
 
 const NO_PLACEHOLDERS: ReadonlyMap<string, string> = new Map();
 
@@ -127,12 +129,12 @@ export class BundleProcessor {
     const unresolved = (reference: string): never => {
       throw badRequest(`${reference} is not the fullUrl of any entry of this transaction`);
     };
-    // GET and HEAD entries run last, but only a read by id (or version) goes through the staging
-    // and sees this transaction's writes. Searches, compartments and history listings read the
-    // real store (the search service is not the staging's), so they answer with the data as it
-    // was before the transaction: its creates are not found, its updates and deletes not seen.
-    // Seeing them would take a search of the staged index entries merged with the store's, or
-    // searches run inside the commit's SQL transaction; see staging-store.ts.
+    // GET and HEAD entries run last. A read by id (or version) goes through the staging and sees
+    // this transaction's writes; a listing (a search, a compartment, a history) reads the real
+    // store, so once the transaction has writes it runs here only to check it (a malformed
+    // search fails the transaction, as any failing entry does) and again after the commit, for
+    // an answer that holds what the transaction wrote (see staging-store.ts for why not here).
+    const relisted: BundleEntryRequest[] = [];
     for (const entry of [...entries].sort((a, b) => ORDER[a.method] - ORDER[b.method] || a.index - b.index)) {
       try {
         if (entry.resource) await this.resolveReferences(entry, caller, conditional, placeholders, unresolved);
@@ -143,6 +145,10 @@ export class BundleProcessor {
           const other = written.get(result.target);
           if (other !== undefined) throw badRequest(`${result.target} is the target of ${where(other)} too; each resource may appear once among a transaction's writes`);
           written.set(result.target, entry.index);
+        }
+        if (isListing(entry) && staging.size > 0) {
+          relisted.push(entry);
+          continue;
         }
         this.noteTouched(entry, result, caller);
         if (caller.prefer !== 'representation' && isWrite(entry)) delete result.json;
@@ -158,7 +164,20 @@ export class BundleProcessor {
       delete entry.resource;
     }
     const committed = await this.commit(staging, caller.prefer === 'representation');
-    return entries.map((entry) => this.answer(entry, this.final(results.get(entry.index)!, committed), caller));
+    const afterCommit = new Map<number, BundleEntry>();
+    for (const entry of relisted) {
+      try {
+        const result = await executeEntry(entry, this.deps, caller);
+        this.noteTouched(entry, result, caller);
+        results.set(entry.index, result);
+      } catch (error) {
+        // The writes are stored: this entry alone can only report that its listing failed.
+        const failure = error instanceof FhirError ? error : FhirError.of(500, 'exception', 'This entry could not be processed because of an internal error');
+        caller.failed(entry, failure, 'transaction');
+        afterCommit.set(entry.index, failedEntry(failure));
+      }
+    }
+    return entries.map((entry) => afterCommit.get(entry.index) ?? this.answer(entry, this.final(results.get(entry.index)!, committed), caller));
   }
 
   /** The error that fails the transaction at this entry, naming it; the entry is noted as failed. */

@@ -19,9 +19,10 @@ import {
  * that fails half-way leaves no trace.
  *
  * Searches, counts and history read the real store only: conditional criteria inside a
- * transaction, and its GET searches, are judged against the database as it was before the
- * transaction (its own creates are not yet searchable, its updates and deletes not seen).
- * Letting searches see staged writes is no small change: either the search IR (criteria,
+ * transaction are judged against the database as it was before the transaction (its own
+ * creates are not yet searchable, its updates and deletes not seen), and its GET listings are
+ * run again after the commit (see BundleProcessor.transaction). Letting searches see staged
+ * writes is no small change: either the search IR (criteria,
  * chains and _has across staged and stored resources, sort keys, cursors, counts) evaluated
  * over the staged index entries and merged with the store's answer, minus what the staging
  * superseded; or the searches run inside the commit's SQL transaction, which needs a
