@@ -48,6 +48,15 @@ function searchParam(def: SearchParameterDef): CapabilityStatementRestResourceSe
   };
 }
 
+/** `_list`, defined by the search page rather than by a SearchParameter. */
+const LIST_PARAM: CapabilityStatementRestResourceSearchParam = {
+  name: '_list',
+  type: 'special',
+  documentation:
+    'The resources a List stored here holds (List.entry.item), among those the caller may see; a List the caller may not see holds nothing. ' +
+    'The same as _has:List:item:_id. Functional lists ($current-problems and the like) are not supported (400).',
+};
+
 let revIncludesByTarget: Map<string, string[]> | undefined;
 
 function revIncludes(type: string): string[] {
@@ -113,7 +122,7 @@ export function capabilityStatement(software: SoftwareInfo, additions?: Capabili
           'Every version of every resource is kept. Weak ETags (W/"n") carry the version; If-Match gives 412 on a stale version. ' +
           'Prefer: return=minimal|representation|OperationOutcome is honoured; _summary and _elements apply to reads and searches. ' +
           'Search: every R4 search parameter, indexed at write time; _sort, _count, _total, _include/_revinclude (with :iterate), ' +
-          'chaining, _has, compartment search on Patient, and cursor paging (self, first, next, previous). Unknown parameters are ' +
+          'chaining, _has, _list, compartment search on Patient, and cursor paging (self, first, next, previous). Unknown parameters are ' +
           'reported in the searchset (Prefer: handling=strict makes them a 400). Conditional operations use the full search. ' +
           (additions?.transactions === false
             ? 'Batch Bundles are accepted at the base URL; transactions are refused (501) because this deployment of the store cannot apply several writes all or none.'
@@ -124,7 +133,7 @@ export function capabilityStatement(software: SoftwareInfo, additions?: Capabili
         ...(additions && { security: additions.security }),
         resource: [...allResourceTypes()].map((type) => resourceCapability(type, additions?.operations.get(type))),
         interaction: [{ code: 'history-system' }, { code: 'search-system' }, { code: 'batch' }, ...(additions?.transactions === false ? [] : [{ code: 'transaction' as const }])],
-        searchParam: common.map(searchParam),
+        searchParam: [...common.map(searchParam), LIST_PARAM],
         ...(additions?.operations.get('System') && { operation: additions.operations.get('System') }),
       },
     ],

@@ -272,6 +272,16 @@ describeEachStore('consent-aware access', (open) => {
         expect(res.json().total, url).toBe(0);
         expect((await server.request({ method: 'GET', url })).json().total, `operator: ${url}`).toBe(1);
       }
+
+      // _list: a List the doctor may not see holds nothing for it, and a List holds only what it may see.
+      const listOf = async (patient: string, item: string) =>
+        (await server.create({ resourceType: 'List', status: 'current', mode: 'working', subject: { reference: `Patient/${patient}` }, entry: [{ item: { reference: `Observation/${item}` } }] })).id;
+      for (const url of [`/fhir/Observation?_list=${await listOf(t.other.id, t.visible)}`, `/fhir/Observation?_list=${await listOf(t.mine.id, t.hidden)}`]) {
+        const res = await get(server, url, t.doctor);
+        expect(res.statusCode, url).toBe(200);
+        expect(res.json().total, url).toBe(0);
+        expect((await server.request({ method: 'GET', url })).json().total, `operator: ${url}`).toBe(1);
+      }
     });
 
     it('through history, _total, _summary=count, paging, compartment and system search', async () => {

@@ -16,6 +16,7 @@ import {
   type Alternatives,
 } from './values.js';
 import type { ValueSetCodes } from './value-sets.js';
+import { NOTHING } from './visibility.js';
 
 /**
  * Turns one selection parameter (`name[:modifier][.chain]=value`) into a criterion of the
@@ -245,6 +246,7 @@ function onIndexedParameters(resourceType: string, criterion: SearchCriterion): 
 async function criterionAsNamed(resourceType: string, name: string, rawValue: string, context: CriteriaContext, depth: number): Promise<SearchCriterion | undefined> {
   if (name.startsWith('_has:')) return hasCriterion(resourceType, name, rawValue, context, depth);
   const { code, modifier, chain } = parseName(name);
+  if (code === '_list' && chain === undefined) return listCriterion(resourceType, name, modifier, rawValue, context, depth);
   const def = searchParameters(resourceType).get(code);
   if (!def) return undefined;
   const values = splitUnescaped(rawValue, ',').filter((v) => v !== '');
@@ -303,6 +305,24 @@ async function chainCriterion(
   }
   if (alternatives.length === 0) throw badRequest(`Chained parameter '${chain}' is not known on any type '${def.code}' refers to`, [name]);
   return alternatives.length === 1 ? alternatives[0]![0]! : { kind: 'or', anyOf: alternatives };
+}
+
+/**
+ * `_list=42`: the resources List/42 holds (List.entry.item), read as `_has:List:item:_id=42`
+ * reads them, so a List the caller may not see holds nothing for it. Functional lists
+ * (`$current-problems`) are not kept here.
+ */
+async function listCriterion(resourceType: string, name: string, modifier: string | undefined, rawValue: string, context: CriteriaContext, depth: number): Promise<SearchCriterion> {
+  if (modifier) throw unsupportedModifier(name, modifier);
+  const values = splitUnescaped(rawValue, ',').filter((v) => v !== '');
+  if (values.length === 0) throw badRequest(`Parameter '${name}' has no value`, [name]);
+  const functional = values.find((v) => v.startsWith('$'));
+  if (functional !== undefined) {
+    throw FhirError.of(400, 'not-supported', `Functional lists such as '${functional.slice(0, 64)}' are not supported: _list takes the id of a List stored here`, [name]);
+  }
+  const item = searchParameters('List').get('item');
+  if (item?.target.length && !item.target.includes(resourceType)) return NOTHING;
+  return hasCriterion(resourceType, '_has:List:item:_id', rawValue, context, depth);
 }
 
 /** `_has:Observation:patient:code=1234` and nested `_has:...:_has:...`. */

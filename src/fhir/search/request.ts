@@ -44,7 +44,7 @@ export interface SearchLimits {
 const RESULT_PARAMETERS = new Set(['_count', '_sort', '_include', '_revinclude', '_total', '_summary', '_elements', '_page', '_format', '_pretty', '_type', '_contained', '_containedType']);
 /** Result parameters that change the answer, so they are part of the query its links and page tokens stand for. */
 const SHAPING_NAMES = new Set(['_sort', '_count', '_total', '_summary', '_elements', '_type']);
-const UNSUPPORTED_SELECTORS = new Set(['_text', '_content', '_query', '_filter', '_list', '_has']);
+const UNSUPPORTED_SELECTORS = new Set(['_text', '_content', '_query', '_filter', '_has']);
 
 function single(params: [string, string][], name: string): string | undefined {
   const values = params.filter(([n]) => n === name).map(([, v]) => v);
