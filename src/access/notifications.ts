@@ -125,7 +125,9 @@ export class NotificationOutbox implements AccessRecorder {
 
   async accessed(event: AccessEvent): Promise<void> {
     const principal = event.principal;
-    if (principal?.kind !== 'account' || event.status < 200 || event.status >= 300 || event.patients.length === 0) return;
+    // A 304 is an access too: the professional is shown the copy the server confirmed current.
+    const shown = (event.status >= 200 && event.status < 300) || event.status === 304;
+    if (principal?.kind !== 'account' || !shown || event.patients.length === 0) return;
     const day = territoryDate(event.at);
     const seen = this.seenOn(day);
     const patients = [...new Set(event.patients)];

@@ -92,7 +92,7 @@ function resourceCapability(type: string, operations: CapabilityStatementRestRes
     readHistory: true,
     updateCreate: true,
     conditionalCreate: true,
-    conditionalRead: 'not-supported',
+    conditionalRead: 'full-support',
     conditionalUpdate: true,
     conditionalDelete: 'single',
     searchInclude: ['*', ...references.map((p) => `${type}:${p.code}`)],
@@ -119,7 +119,8 @@ export function capabilityStatement(software: SoftwareInfo, additions?: Capabili
       {
         mode: 'server',
         documentation:
-          'Every version of every resource is kept. Weak ETags (W/"n") carry the version; If-Match gives 412 on a stale version. ' +
+          'Every version of every resource is kept. Weak ETags (W/"n") carry the version; If-Match gives 412 on a stale version; ' +
+          'If-None-Match and If-Modified-Since give 304 on a read while the client\'s copy is current. ' +
           'Prefer: return=minimal|representation|OperationOutcome is honoured; _summary and _elements apply to reads and searches. ' +
           'Search: every R4 search parameter, indexed at write time; _sort, _count, _total, _include/_revinclude (with :iterate), ' +
           'chaining, _has, _list, compartment search on Patient, and cursor paging (self, first, next, previous). Unknown parameters are ' +

@@ -3,8 +3,8 @@ import type { OperationOutcome, Resource } from 'fhir/r4.js';
 import { issue, operationOutcome } from '../fhir/outcome.js';
 import type { VersionedResource } from '../fhir/resource-service.js';
 import { applySubsetting, isSubsetting, parseSubsetting } from '../fhir/subsetting.js';
-import { etag } from '../fhir/versioning.js';
-import { baseUrl, queryValue } from './request.js';
+import { clientCopyIsCurrent, etag } from '../fhir/versioning.js';
+import { baseUrl, header, queryValue } from './request.js';
 
 /** Writing FHIR answers: media type, _pretty, version headers, and Prefer: return. */
 
@@ -26,9 +26,10 @@ function versionHeaders(reply: FastifyReply, { stored }: VersionedResource): voi
   reply.header('Last-Modified', new Date(stored.lastUpdated).toUTCString());
 }
 
-/** A read: the stored JSON as it is, unless the client asked to reshape it. */
+/** A read: 304 when the client's copy is current; else the stored JSON as it is, unless the client asked to reshape it. */
 export function sendRead(request: FastifyRequest, reply: FastifyReply, result: VersionedResource): FastifyReply {
   versionHeaders(reply, result);
+  if (clientCopyIsCurrent(header(request, 'if-none-match'), header(request, 'if-modified-since'), result.stored)) return reply.code(304).send();
   const subsetting = parseSubsetting(request.query as Record<string, unknown>);
   if (!isSubsetting(subsetting) && !wantsPretty(request)) {
     return reply.code(200).type(`${request.fhirMediaType}; charset=utf-8`).send(result.json);

@@ -84,6 +84,11 @@ describeEachStore('NotificationOutbox', (open) => {
     expect(await communications()).toEqual([]);
   });
 
+  it('counts a conditional read answered 304 as an access: the professional is shown the record', async () => {
+    await outbox.accessed(accessEvent({ status: 304 }));
+    expect(await searchIds(store, 'Communication', 'patient=p1&status=preparation')).toHaveLength(1);
+  });
+
   it('one per practitioner per patient per Hong Kong day, whatever the account, concurrency or process; another practitioner and the next day get their own', async () => {
     await outbox.accessed(accessEvent());
     await outbox.accessed(accessEvent({ at: new Date('2025-03-04T15:59:59Z') })); // 23:59:59 in Hong Kong

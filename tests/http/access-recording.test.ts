@@ -49,6 +49,12 @@ describeEachStore('access recording', (open) => {
     const stranger = (await hcpWithAccounts(server)).accounts['medical-practitioner']!;
     await server.request({ method: 'GET', url: `/fhir/Observation/${obs.id}`, headers: stranger.headers });
     expect(capture.last()).toMatchObject({ interaction: 'read', status: 404, patients: [] });
+
+    // A conditional read is recorded as the read it is; to anyone who may not see the record it is a 404 all the same.
+    const cached = await server.request({ method: 'GET', url: `/fhir/Observation/${obs.id}`, headers: { ...doctor.headers, 'if-none-match': 'W/"1"' } });
+    expect(cached.statusCode).toBe(304);
+    expect(capture.last()).toMatchObject({ interaction: 'read', status: 304, patients: [patient.id], dataTypes: ['lab-radiology'] });
+    expect((await server.request({ method: 'GET', url: `/fhir/Observation/${obs.id}`, headers: { ...stranger.headers, 'if-none-match': '*' } })).statusCode).toBe(404);
   });
 
   it('answers 500 with an OperationOutcome, and no version headers, when the access cannot be recorded', async () => {

@@ -28,6 +28,9 @@ export interface BundleEntryRequest {
   resource?: JsonResource;
   ifNoneExist?: string;
   ifMatch?: string;
+  /** A read's conditions: 304 when the client's copy is current (see clientCopyIsCurrent). */
+  ifNoneMatch?: string;
+  ifModifiedSince?: string;
 }
 
 export const where = (index: number) => `Bundle.entry[${index}]`;
@@ -98,7 +101,7 @@ export function readEntry(raw: unknown, index: number, baseUrl: string): BundleE
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad(index, 'an entry must be an object');
   const { request, resource, fullUrl } = raw as { request?: unknown; resource?: unknown; fullUrl?: unknown };
   if (typeof request !== 'object' || request === null) throw bad(index, 'every entry of a batch or transaction needs a request (method and url)', '.request');
-  const { method, url, ifNoneExist, ifMatch } = request as Record<string, unknown>;
+  const { method, url, ifNoneExist, ifMatch, ifNoneMatch, ifModifiedSince } = request as Record<string, unknown>;
   if (typeof method !== 'string' || !METHODS.has(method)) {
     throw bad(index, `request.method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, not ${JSON.stringify(method ?? null)?.slice(0, 40)}`, '.request.method');
   }
@@ -120,6 +123,17 @@ export function readEntry(raw: unknown, index: number, baseUrl: string): BundleE
   if (ifMatch !== undefined) {
     if (typeof ifMatch !== 'string') throw bad(index, 'request.ifMatch must be an ETag such as W/"3"', '.request.ifMatch');
     entry.ifMatch = ifMatch;
+  }
+  const reads = method === 'GET' || method === 'HEAD';
+  if (ifNoneMatch !== undefined) {
+    if (typeof ifNoneMatch !== 'string' || !reads) throw bad(index, 'request.ifNoneMatch is an ETag such as W/"3", and only for GET and HEAD', '.request.ifNoneMatch');
+    entry.ifNoneMatch = ifNoneMatch;
+  }
+  if (ifModifiedSince !== undefined) {
+    if (typeof ifModifiedSince !== 'string' || !reads || Number.isNaN(Date.parse(ifModifiedSince))) {
+      throw bad(index, 'request.ifModifiedSince is an instant such as 2024-03-01T10:00:00Z, and only for GET and HEAD', '.request.ifModifiedSince');
+    }
+    entry.ifModifiedSince = ifModifiedSince;
   }
   return entry;
 }

@@ -8,7 +8,7 @@ import type { JsonResource } from '../resource-input.js';
 import { newResourceId } from '../resource-id.js';
 import type { ResourceService } from '../resource-service.js';
 import type { SearchService } from '../search/search-service.js';
-import { etag } from '../versioning.js';
+import { clientCopyIsCurrent, etag } from '../versioning.js';
 import { bundleKind, readEntries, where, type BundleEntryRequest, type BundleKind } from './entries.js';
 import { executeEntry, type CallerView, type EntryResult, type EntryServices } from './execute.js';
 import { conditionalReference, isPlaceholder, linksIn, replaceLink, replaceNarrativeLinks } from './references.js';
@@ -300,7 +300,8 @@ export class BundleProcessor {
 
   private answer(entry: BundleEntryRequest, result: EntryResult, caller: BundleCaller): BundleEntry {
     const { stored } = result;
-    const response: BundleEntryResponse = { status: statusLine(result.status) };
+    const notModified = !isWrite(entry) && stored !== undefined && result.json !== undefined && clientCopyIsCurrent(entry.ifNoneMatch, entry.ifModifiedSince, stored);
+    const response: BundleEntryResponse = { status: statusLine(notModified ? 304 : result.status) };
     if (stored) {
       response.etag = etag(stored.versionId);
       response.lastModified = new Date(stored.lastUpdated).toISOString();
@@ -308,7 +309,7 @@ export class BundleProcessor {
     }
     const answered: BundleEntry = { response };
     if (stored && !stored.deleted) answered.fullUrl = `${caller.baseUrl}/${stored.resourceType}/${stored.id}`;
-    if (entry.method === 'HEAD') return answered;
+    if (entry.method === 'HEAD' || notModified) return answered;
     if (!isWrite(entry)) {
       if (result.bundle) answered.resource = result.bundle;
       else if (result.json !== undefined) answered.resource = JSON.parse(result.json) as FhirResource;
