@@ -33,6 +33,7 @@ import { historyRoutes } from './http/routes/history.js';
 import { operationRoutes } from './http/routes/operations.js';
 import { publicRoutes } from './http/routes/public.js';
 import { instanceRoutes } from './http/routes/instance.js';
+import { healthRoutes } from './http/routes/health.js';
 import { metadataRoutes } from './http/routes/metadata.js';
 import { searchRoutes } from './http/routes/search.js';
 import { bundleRoutes } from './http/routes/bundle.js';
@@ -212,6 +213,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const routes = trackRoutes(app);
   // Public and authenticated routes are sibling scopes: no path is exempted by string matching.
   await app.register(async (open) => {
+    healthRoutes(open, store);
     metadataRoutes(open, serverCapabilityStatement(options.software, { transactions: store.atomicWriteMany === true }));
     // Standard operations ($everything, $validate, Bulk Data) are defined at their canonical URLs;
     // serving them here too would shadow stored OperationDefinitions with the same ids.
