@@ -6,8 +6,12 @@ import { canonicalOf } from './participation/operations.js';
 
 /** The whole CapabilityStatement: FHIR REST as implemented, plus the operations and security. */
 
-/** `transactions`: whether the store can apply a transaction all or none (the repository file describes the embedded store, which can). */
-export function serverCapabilityStatement(software: SoftwareInfo, { transactions = true }: { transactions?: boolean } = {}): CapabilityStatement {
+/**
+ * `transactions`: whether the store can apply a transaction all or none; `cors`: whether browser
+ * apps of some origins may call the API. The repository file describes the defaults: the embedded
+ * store, which can, and no CORS.
+ */
+export function serverCapabilityStatement(software: SoftwareInfo, { transactions = true, cors = false }: { transactions?: boolean; cors?: boolean } = {}): CapabilityStatement {
   const operations = new Map<string, CapabilityStatementRestResourceOperation[]>();
   for (const spec of ALL_OPERATIONS) {
     // An operation on 'Resource' (like $validate) is offered on every type. Standard operations
@@ -22,7 +26,7 @@ export function serverCapabilityStatement(software: SoftwareInfo, { transactions
     operations,
     transactions,
     security: {
-      cors: false,
+      cors,
       service: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/restful-security-service', code: 'SMART-on-FHIR', display: 'SMART-on-FHIR' }] }],
       description:
         'Every request except metadata, /.well-known/smart-configuration, the public HCP register ($hcp-register) and the ' +

@@ -37,6 +37,8 @@ export interface ServerConfig {
   bulkRetentionSeconds: number;
   /** URL prefixes $import may fetch NDJSON from; empty: uploads only. */
   bulkImportAllowedUrls: string[];
+  /** Origins whose browser apps may call the API (CORS); none by default. */
+  corsAllowedOrigins: string[];
   /** Largest NDJSON body $import accepts, in bytes (streamed to disk). */
   bulkImportBodyLimit: number;
   /** production: only configured keys are trusted, never the development key. */
@@ -70,6 +72,17 @@ function integer(value: string | undefined, fallback: number, name: string): num
   return n;
 }
 
+/** `https://app.example.org,http://localhost:3000`: origins exactly as browsers send them (scheme, host, port; no path), or `*`. */
+function corsOrigins(value: string | undefined): string[] {
+  const origins = (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[a-z0-9.-]+(:\d{1,5})?$/i.test(origin)) {
+      throw new Error(`CORS_ALLOWED_ORIGINS: '${origin}' is not an origin such as https://app.example.org (scheme, host and port only)`);
+    }
+  }
+  return origins;
+}
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const synchronous = (env.SQLITE_SYNCHRONOUS ?? 'NORMAL').toUpperCase();
   if (synchronous !== 'NORMAL' && synchronous !== 'FULL') {
@@ -95,6 +108,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): ServerConfig {
     bulkDataDir: env.BULK_DATA_DIR ?? './data/bulk',
     bulkRetentionSeconds: integer(env.BULK_EXPORT_RETENTION_SECONDS, 24 * 3600, 'BULK_EXPORT_RETENTION_SECONDS'),
     bulkImportAllowedUrls: (env.BULK_IMPORT_ALLOWED_URLS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    corsAllowedOrigins: corsOrigins(env.CORS_ALLOWED_ORIGINS),
     bulkImportBodyLimit: integer(env.BULK_IMPORT_BODY_LIMIT_BYTES, 1024 * 1024 * 1024, 'BULK_IMPORT_BODY_LIMIT_BYTES'),
     mode: env.EHEALTH_MODE === 'production' ? 'production' : 'development',
     auth: {

@@ -30,6 +30,7 @@ const app = await buildServer({
   pagingSecret: config.pagingSecret,
   ...(config.baseUrl && { baseUrl: config.baseUrl }),
   searchIndexing: config.searchIndexing,
+  corsAllowedOrigins: config.corsAllowedOrigins,
   bulk: { dir: config.bulkDataDir, retentionMs: config.bulkRetentionSeconds * 1000, importAllowedUrls: config.bulkImportAllowedUrls, uploadLimitBytes: config.bulkImportBodyLimit },
   auth: await authFromConfig(config),
   publicProviders: true,

@@ -33,6 +33,7 @@ import { historyRoutes } from './http/routes/history.js';
 import { operationRoutes } from './http/routes/operations.js';
 import { publicRoutes } from './http/routes/public.js';
 import { instanceRoutes } from './http/routes/instance.js';
+import { allowBrowserOrigins } from './http/cors.js';
 import { healthRoutes } from './http/routes/health.js';
 import { metadataRoutes } from './http/routes/metadata.js';
 import { searchRoutes } from './http/routes/search.js';
@@ -74,6 +75,8 @@ export interface ServerOptions {
   /** False only for measuring indexing cost or bulk loads followed by a reindex. */
   searchIndexing?: boolean;
   auth: AuthSetup;
+  /** Origins whose browser apps may call the API (CORS, see http/cors.ts); none when omitted. */
+  corsAllowedOrigins?: string[];
   /** Create HA and DH when they are missing (the real server; test suites start empty). */
   publicProviders?: boolean;
   /**
@@ -210,11 +213,13 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     return principal;
   };
 
+  // Before the routes are tracked: its catch-all OPTIONS route is no FHIR path to answer 405 on.
+  if (options.corsAllowedOrigins?.length) await allowBrowserOrigins(app, options.corsAllowedOrigins);
   const routes = trackRoutes(app);
   // Public and authenticated routes are sibling scopes: no path is exempted by string matching.
   await app.register(async (open) => {
     healthRoutes(open, store);
-    metadataRoutes(open, serverCapabilityStatement(options.software, { transactions: store.atomicWriteMany === true }));
+    metadataRoutes(open, serverCapabilityStatement(options.software, { transactions: store.atomicWriteMany === true, cors: (options.corsAllowedOrigins?.length ?? 0) > 0 }));
     // Standard operations ($everything, $validate, Bulk Data) are defined at their canonical URLs;
     // serving them here too would shadow stored OperationDefinitions with the same ids.
     const ownOperations = ALL_OPERATIONS.filter((spec) => spec.canonical === undefined);
