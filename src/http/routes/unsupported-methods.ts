@@ -7,8 +7,10 @@ import { FhirError } from '../../fhir/outcome.js';
  * The supported methods are learnt from the routes as they are registered, so the two cannot
  * drift. An unknown resource type is still a 404.
  *
- * OPTIONS is one of them: FHIR R4 asks for capabilities with GET [base]/metadata, and this
- * server answers no CORS preflight, but the 405's Allow still tells a client what the path takes.
+ * OPTIONS is one of them: FHIR R4 asks for capabilities with GET [base]/metadata, and without
+ * CORS origins configured this server answers no preflight (with them, see http/cors.ts, the
+ * CORS hook answers every OPTIONS first), but the 405's Allow still tells a client what the
+ * path takes.
  */
 
 const METHODS: HTTPMethods[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
