@@ -1,11 +1,14 @@
 import { FhirError } from '../outcome.js';
+import { ConceptIndex, type CodeFilter } from './code-system-filters.js';
 
 /**
  * The codes of a ValueSet stored on this server, for :in and :not-in. Its expansion when it
  * holds a whole one; otherwise its compose, evaluated here: includes (codes listed, a system
  * whole, other ValueSets, intersected within one include as the specification says) less
- * excludes. What cannot be evaluated here (a filter, codes left out of a system whose codes this
- * server cannot list) is a 400 naming the ValueSet, never a wider or narrower set of codes.
+ * excludes, and filters on a CodeSystem stored with all its concepts (code-system-filters.ts).
+ * What cannot be evaluated here (a filter on a system whose concepts are not all stored, codes
+ * left out of a system whose codes this server cannot list) is a 400 naming the ValueSet, never a
+ * wider or narrower set of codes.
  * Versions (of an include's system, of a ValueSet a canonical does not pin) are not told apart.
  */
 
@@ -99,6 +102,7 @@ const notSupported = (diagnostics: string) => FhirError.of(400, 'not-supported',
 export class ValueSetExpander {
   private readonly byCanonical = new Map<string, Promise<ValueSetCodes>>();
   private readonly systems = new Map<string, Promise<ValueSetCodes>>();
+  private readonly conceptIndexes = new Map<string, Promise<ConceptIndex | undefined>>();
 
   constructor(
     private readonly source: TerminologySource,
@@ -142,13 +146,14 @@ export class ValueSetExpander {
   /** What one include (or exclude) selects: its system's codes, and its ValueSets', all at once. */
   private async selection(part: Json, label: string, path: string[]): Promise<ValueSetCodes> {
     const system = text(part.system);
-    if (array(part.filter).length) {
-      throw notSupported(`ValueSet '${label}' selects codes${system ? ` of ${system}` : ''} by a filter, which this server cannot evaluate; store it with its expansion`);
-    }
+    const filters = array(part.filter);
+    if (filters.length && !system) throw FhirError.of(400, 'invalid', `ValueSet '${label}' filters codes without naming their system`);
     const selected: ValueSetCodes[] = [];
     if (system) {
       const concepts = array(part.concept);
-      if (concepts.length) {
+      if (filters.length) {
+        selected.push(await this.filtered(system, filters, label));
+      } else if (concepts.length) {
         const listed = empty();
         for (const concept of concepts) if (text(concept.code)) addCode(listed, system, text(concept.code)!);
         selected.push(listed);
@@ -176,6 +181,27 @@ export class ValueSetExpander {
       this.byCanonical.set(canonical, codes);
     }
     return codes;
+  }
+
+  /** The codes of `system` the filters select, all of them together; its CodeSystem must be stored with all its concepts. */
+  private async filtered(system: string, filters: Json[], label: string): Promise<ValueSetCodes> {
+    let index = this.conceptIndexes.get(system);
+    if (!index) {
+      index = this.source.codeSystemByUrl(system).then((codeSystem) => (codeSystem?.content === 'complete' ? new ConceptIndex(codeSystem) : undefined));
+      this.conceptIndexes.set(system, index);
+    }
+    const concepts = await index;
+    if (!concepts) {
+      throw notSupported(`ValueSet '${label}' selects codes of ${system} by a filter, and this server does not hold that CodeSystem with all its concepts; store it so, or the ValueSet with its expansion`);
+    }
+    const parsed = filters.map((filter): CodeFilter => {
+      const [property, op, value] = [text(filter.property), text(filter.op), typeof filter.value === 'string' ? filter.value : undefined];
+      if (!property || !op || value === undefined) throw FhirError.of(400, 'invalid', `ValueSet '${label}' has a filter without its property, op or value`);
+      return { property, op, value };
+    });
+    const result = empty();
+    result.codes.set(system, concepts.select(parsed, label));
+    return result;
   }
 
   /** A whole system: its codes when its CodeSystem is stored with all of them, otherwise the system itself. */
