@@ -135,8 +135,13 @@ export class ConceptIndex {
 /** The longest regex filter accepted: it runs against every concept of the system. */
 const MAX_REGEX_LENGTH = 200;
 
+/** A quantified group that holds a quantifier, as in (a+)+: the classic catastrophic backtracking. */
+const NESTED_QUANTIFIER = /\([^()]*[+*}][^()]*\)[+*{]/;
+
 function regexOf(value: string, label: string): RegExp {
   if (value.length > MAX_REGEX_LENGTH) throw FhirError.of(400, 'too-costly', `ValueSet '${label}': a regex filter may be at most ${MAX_REGEX_LENGTH} characters`);
+  // It runs on the request thread: a pattern that can backtrack without end would stall every request.
+  if (NESTED_QUANTIFIER.test(value)) throw FhirError.of(400, 'too-costly', `ValueSet '${label}': a regex filter may not repeat a group that repeats itself, such as (a+)+`);
   try {
     // The whole value matches, as in XML Schema patterns (which FHIR's regex filter follows).
     return new RegExp(`^(?:${value})$`, 'u');
