@@ -5,7 +5,7 @@ import type { SharableTypeCode } from '../access/classification.js';
 import type { JsonResource } from '../fhir/resource-input.js';
 import type { BundleEntryRequest, BundleKind } from '../fhir/bundle-processing/entries.js';
 import { issue, operationOutcome, type FhirError } from '../fhir/outcome.js';
-import { failedEntryEvent, sentRecords, type FailedEntryEvent } from './bundle-audit.js';
+import { failedEntryEvent, malformedEntryEvent, sentRecords, type FailedEntryEvent } from './bundle-audit.js';
 import { baseUrl } from './request.js';
 
 /**
@@ -42,6 +42,11 @@ export function noteTouched(request: FastifyRequest, resources: JsonResource[], 
 /** Notes a bundle entry that failed: it is recorded as an access of its own (see bundle-audit.ts). */
 export function noteFailedEntry(request: FastifyRequest, entry: BundleEntryRequest, error: FhirError, kind: BundleKind, localBase: string): void {
   request.touchedRecords.failedEntries.push(failedEntryEvent(entry, error, kind, localBase));
+}
+
+/** The same for an entry too malformed to run, from what it holds as sent. */
+export function noteMalformedEntry(request: FastifyRequest, raw: unknown, index: number, error: FhirError, kind: BundleKind, localBase: string): void {
+  request.touchedRecords.failedEntries.push(malformedEntryEvent(raw, index, error, kind, localBase));
 }
 
 export interface AccessRecording {

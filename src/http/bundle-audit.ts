@@ -72,3 +72,28 @@ export function failedEntryEvent(entry: BundleEntryRequest, error: FhirError, ki
     partOf: kind,
   };
 }
+
+const WRITE_INTERACTIONS: Record<string, string> = { POST: 'create', PUT: 'update', PATCH: 'patch', DELETE: 'delete', GET: 'read', HEAD: 'read' };
+
+/**
+ * An entry too malformed to run (no request, a bad method or URL, a write without its resource)
+ * is a refused attempt too: recorded with what can be read of it, the method when it is one, the
+ * URL as sent, and the patients and data types of a resource it sent for a write.
+ */
+export function malformedEntryEvent(raw: unknown, index: number, error: FhirError, kind: BundleKind, baseUrl: string): FailedEntryEvent {
+  const { request, resource } = (typeof raw === 'object' && raw !== null && !Array.isArray(raw) ? raw : {}) as { request?: unknown; resource?: unknown };
+  const { method, url } = (typeof request === 'object' && request !== null ? request : {}) as { method?: unknown; url?: unknown };
+  const known = typeof method === 'string' && method in WRITE_INTERACTIONS ? method : undefined;
+  const sent = known === 'POST' || known === 'PUT' ? sentRecords(known, resource, baseUrl) : { patients: [], dataTypes: [] };
+  const diagnostics = error.outcome.issue.map((i) => i.diagnostics).find(Boolean) ?? error.outcome.issue[0]?.code ?? '';
+  return {
+    interaction: known ? WRITE_INTERACTIONS[known]! : kind,
+    method: known ?? 'unknown',
+    url: typeof url === 'string' && url.trim() !== '' ? entryPath(url.trim().slice(0, 1000), baseUrl) : '',
+    status: error.status,
+    patients: sent.patients,
+    dataTypes: sent.dataTypes,
+    refusal: `${where(index)} of a ${kind}: ${diagnostics}`,
+    partOf: kind,
+  };
+}

@@ -86,6 +86,44 @@ describeEachStore('refused bundle entries in the audit trail', (open) => {
     expect(outcomes).not.toContain('success');
   });
 
+  it('an entry too malformed to run is a refusal of its own too, naming the patient of what it sent', async () => {
+    const { doctor, mine, auditor } = await territory();
+    const entries: Entry[] = [
+      // ifNoneExist must be a search string: the upload for this patient is refused unread.
+      { request: { method: 'POST', url: 'Condition', ifNoneExist: 5 }, resource: sampleRecords(mine.id)['diagnosis-procedure-medication'] },
+      { request: { method: 'FETCH', url: 'Condition' } },
+      { request: { method: 'GET', url: `Patient/${mine.id}` } },
+    ];
+    const res = await server.request({ method: 'POST', url: '/fhir', headers: { ...FHIR_JSON, ...doctor.headers }, payload: { resourceType: 'Bundle', type: 'batch', entry: entries } });
+    expect(res.statusCode, res.body).toBe(200);
+    expect((res.json().entry as Entry[]).map((e) => Number(String(e.response.status).slice(0, 3)))).toEqual([400, 400, 200]);
+    const refused = (await trail(server, auditor, `agent=PractitionerRole/${doctor.roleId}&outcome=4`)).filter((e) => (e.outcomeDesc ?? '').includes('of a batch'));
+    const upload = refused.find((e) => subtypes(e).join() === 'create,batch')!;
+    expect(upload.outcomeDesc).toMatch(/^HTTP 400: Bundle\.entry\[0\] of a batch: .*ifNoneExist/);
+    expect(patientsOf(upload)).toEqual([mine.id]);
+    expect(typesOf(upload)).toEqual(['diagnosis-procedure-medication']);
+    const unknown = refused.find((e) => (e.outcomeDesc ?? '').includes('Bundle.entry[1]'))!;
+    expect(subtypes(unknown)).toEqual(['batch', 'batch']);
+    expect(unknown.outcomeDesc).toMatch(/request\.method/);
+  });
+
+  it('a malformed entry that fails a transaction is a refusal of its own', async ({ skip }) => {
+    if (!server.store.atomicWriteMany) skip();
+    const { doctor, mine, auditor } = await territory();
+    const entries: Entry[] = [
+      { request: { method: 'POST', url: 'Condition' }, resource: sampleRecords(mine.id)['diagnosis-procedure-medication'] },
+      { request: { method: 'PUT', url: 'Condition/c1' } },
+    ];
+    const res = await server.request({ method: 'POST', url: '/fhir', headers: { ...FHIR_JSON, ...doctor.headers }, payload: { resourceType: 'Bundle', type: 'transaction', entry: entries } });
+    expect(res.statusCode).toBe(400);
+    const events = await trail(server, auditor, `agent=PractitionerRole/${doctor.roleId}&subtype=transaction`);
+    expect(events.map((e) => [subtypes(e), e.outcome]).sort()).toEqual([
+      [['transaction'], '4'],
+      [['update', 'transaction'], '4'],
+    ]);
+    expect(events.find((e) => subtypes(e)[0] === 'update')!.outcomeDesc).toMatch(/^HTTP 400: Bundle\.entry\[1\] of a transaction: .*needs the entry's resource/);
+  });
+
   it('a refused upload alone names the patient and data type it sent, as in a bundle', async () => {
     const { doctor, stranger, auditor } = await territory();
     const single = await server.request({ method: 'POST', url: '/fhir/Condition', headers: { ...FHIR_JSON, ...doctor.headers }, payload: sampleRecords(stranger.id)['diagnosis-procedure-medication'] });

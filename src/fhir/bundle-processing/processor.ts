@@ -23,6 +23,8 @@ export interface BundleCaller extends CallerView {
   touched(resources: JsonResource[]): void;
   /** Notes an entry refused or failed, for the audit trail (before its resource is let go). */
   failed(entry: BundleEntryRequest, error: FhirError, kind: BundleKind): void;
+  /** The same for an entry too malformed to run, as it was sent (`index` in Bundle.entry). */
+  malformed(raw: unknown, index: number, error: FhirError, kind: BundleKind): void;
   /** Prefer: return for write entries; bundles answer minimally unless asked. */
   prefer: 'minimal' | 'representation' | 'OperationOutcome';
 }
@@ -69,9 +71,13 @@ export class BundleProcessor {
     const kind = bundleKind(body);
     const list = (body as { entry?: unknown[] }).entry ?? [];
     const read = readEntries(list, caller.baseUrl);
-    const malformed = read.find((entry) => entry instanceof FhirError);
+    const malformed = read.findIndex((entry) => entry instanceof FhirError);
     // A transaction is all or none: one entry that cannot be read fails it, naming the entry.
-    if (kind === 'transaction' && malformed) throw malformed;
+    if (kind === 'transaction' && malformed >= 0) {
+      caller.malformed(list[malformed], malformed, read[malformed] as FhirError, kind);
+      throw read[malformed];
+    }
+    if (kind === 'batch') read.forEach((entry, index) => entry instanceof FhirError && caller.malformed(list[index], index, entry, kind));
     if (kind === 'transaction' && !this.transactions) {
       throw FhirError.of(501, 'not-supported', `This server's ${this.deps.store.kind} deployment cannot apply several writes as one unit, so it refuses transactions rather than apply them partly; send a batch instead (see the CapabilityStatement)`);
     }

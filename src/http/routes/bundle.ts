@@ -3,7 +3,7 @@ import type { BundleEntryRequest } from '../../fhir/bundle-processing/entries.js
 import type { BundleCaller, BundleProcessor } from '../../fhir/bundle-processing/processor.js';
 import { bothGuards, type WriteGuard } from '../../fhir/resource-service.js';
 import { gateRestRequest } from '../authentication.js';
-import { noteFailedEntry, noteTouched } from '../access.js';
+import { noteFailedEntry, noteMalformedEntry, noteTouched } from '../access.js';
 import { baseUrl, header } from '../request.js';
 import { sendJson } from '../respond.js';
 
@@ -46,6 +46,7 @@ export function bundleRoutes(app: FastifyInstance, processor: BundleProcessor, o
       authorize: (entry) => gateEntry(request, entry),
       touched: (resources) => noteTouched(request, resources, base),
       failed: (entry, error, kind) => noteFailedEntry(request, entry, error, kind, base),
+      malformed: (raw, index, error, kind) => noteMalformedEntry(request, raw, index, error, kind, base),
       prefer: preferredReturn(request),
     });
     return sendJson(request, reply, 200, bundle);
